@@ -1,0 +1,47 @@
+# Two commands set everything up on a bare machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt | sha256sum | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# platform/ is a source root (see docs/architecture.md); Celery and gunicorn need it on the path.
+export PYTHONPATH := $(CURDIR)/platform:$(CURDIR)
+
+.PHONY: run test lint system-deps venv clean demo worker
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+system-deps:
+	bash scripts/system-deps.sh
+
+run: venv
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py demo
+	DEBUG=1 bash scripts/run-dev.sh $(HOST) $(PORT)
+
+demo: venv
+	DEBUG=1 $(PY) manage.py demo
+
+worker: venv
+	DEBUG=1 $(PY) -m celery -A config worker --loglevel=INFO --concurrency=1 -Q default,gpu
+
+# The tests use their own var/ (broker folder, test database) so that a `make run` next to them
+# does not consume their tasks.
+test: venv system-deps
+	DEBUG=1 SAGITTAL_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	DEBUG=1 $(PY) -m mypy platform readerstudy inference
+
+clean:
+	rm -rf var/test .pytest_cache .mypy_cache .ruff_cache

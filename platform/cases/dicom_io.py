@@ -1,0 +1,126 @@
+"""The one place where uploaded bytes become a DICOM dataset.
+
+Everything else in the platform receives a ``ParsedInstance`` that passed these checks: an
+allowlisted SOP class and transfer syntax, bounded dimensions, and pixel data of exactly the
+length the header claims (so a header claiming 65535 x 65535 x 1000 is rejected before anything
+is allocated).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    CTImageStorage,
+    EnhancedCTImageStorage,
+    EnhancedMRImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MRImageStorage,
+    SegmentationStorage,
+    SecondaryCaptureImageStorage,
+)
+
+ALLOWED_SOP_CLASSES = frozenset(
+    {
+        CTImageStorage,
+        EnhancedCTImageStorage,
+        MRImageStorage,
+        EnhancedMRImageStorage,
+        SegmentationStorage,
+        SecondaryCaptureImageStorage,
+    }
+)
+# Native (uncompressed) syntaxes: frames are served by byte offset. Compressed syntaxes come
+# with the DICOMweb work (cases issue).
+ALLOWED_TRANSFER_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+
+MAX_ROWS = MAX_COLUMNS = 4096
+MAX_FRAMES = 4096
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+
+
+class DicomRejected(ValueError):
+    """The file is not acceptable; ``str(exc)`` is the reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class ParsedInstance:
+    dataset: Dataset
+    transfer_syntax_uid: str
+    rows: int | None
+    columns: int | None
+    number_of_frames: int
+    frame_length: int  # bytes per frame; 0 when the instance has no pixel data
+
+
+def _expected_frame_length(ds: Dataset) -> tuple[int, int, int, int]:
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    bits = int(ds.BitsAllocated)
+    samples = int(ds.get("SamplesPerPixel", 1))
+    if not (0 < rows <= MAX_ROWS and 0 < columns <= MAX_COLUMNS):
+        raise DicomRejected(f"image size {rows}x{columns} is outside 1..{MAX_ROWS}")
+    if not 0 < frames <= MAX_FRAMES:
+        raise DicomRejected(f"NumberOfFrames {frames} is outside 1..{MAX_FRAMES}")
+    if bits not in (1, 8, 16, 32) or samples not in (1, 3):
+        raise DicomRejected(f"unsupported BitsAllocated {bits} / SamplesPerPixel {samples}")
+    # 1-bit frames (binary SEG) are packed across frame boundaries; lengths are in bits then.
+    frame_bits = rows * columns * samples * bits
+    return rows, columns, frames, frame_bits
+
+
+def parse_instance(data: bytes) -> ParsedInstance:
+    """Parse and validate one DICOM Part-10 file, or raise ``DicomRejected`` with a reason."""
+    if len(data) > MAX_FILE_BYTES:
+        raise DicomRejected("file is larger than the 1 GiB limit")
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise DicomRejected(f"not a readable DICOM Part-10 file: {exc}") from exc
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(getattr(meta, "TransferSyntaxUID", "")) if meta is not None else ""
+    if syntax not in ALLOWED_TRANSFER_SYNTAXES:
+        raise DicomRejected(f"transfer syntax {syntax or '(missing)'} is not accepted")
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class not in ALLOWED_SOP_CLASSES:
+        raise DicomRejected(f"SOP class {sop_class or '(missing)'} is not accepted")
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Modality"):
+        if not ds.get(keyword):
+            raise DicomRejected(f"required attribute {keyword} is missing")
+    if "PixelData" not in ds:
+        return ParsedInstance(ds, syntax, None, None, 0, 0)
+    try:
+        rows, columns, frames, frame_bits = _expected_frame_length(ds)
+    except (AttributeError, TypeError, ValueError) as exc:
+        if isinstance(exc, DicomRejected):
+            raise
+        raise DicomRejected(f"image pixel description is incomplete: {exc}") from exc
+    expected_bytes = (frame_bits * frames + 7) // 8
+    actual = len(ds.PixelData)
+    # Pixel data is padded to an even length.
+    if actual not in (expected_bytes, expected_bytes + 1):
+        raise DicomRejected(
+            f"pixel data is {actual} bytes but the header describes {expected_bytes}"
+        )
+    frame_length = frame_bits // 8 if frame_bits % 8 == 0 else 0
+    return ParsedInstance(ds, syntax, rows, columns, frames, frame_length)
+
+
+def serialize_instance(ds: Dataset) -> bytes:
+    """Write ``ds`` as a Part-10 file with a zeroed preamble (no polyglot payloads survive)."""
+    ds.preamble = b"\x00" * 128
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def pixel_data_offset(data: bytes) -> int | None:
+    """Byte offset of the PixelData value in a serialized file (native syntaxes)."""
+    ds = pydicom.dcmread(io.BytesIO(data), defer_size=256)
+    raw = ds._dict.get(pydicom.tag.Tag("PixelData"))  # the raw element knows its file offset
+    return None if raw is None else int(raw.value_tell)

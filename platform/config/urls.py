@@ -1,0 +1,19 @@
+"""Top-level URL configuration."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts import views as account_views
+from ops import views as ops_views
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("accounts.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Start a Celery worker and the web server; stop both on Ctrl-C.
+set -euo pipefail
+host=${1:-127.0.0.1}
+port=${2:-8000}
+py=.venv/bin/python
+
+mkdir -p var
+$py -m celery -A config worker --loglevel=INFO --concurrency=1 -Q default,gpu \
+  --logfile var/worker.log &
+worker=$!
+trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+
+cat <<MSG
+
+  Sagittal is running on http://$host:$port/
+  Demo logins (password: ${DEMO_PASSWORD:-sagittal-demo}):
+    admin        administrator
+    coordinator  study coordinator
+    reader-a     reader (orthopedic specialist A)
+    reader-b     reader (orthopedic specialist B)
+    surgeon      reader (operating surgeon)
+  Health: http://$host:$port/healthz   API docs: http://$host:$port/api/docs/
+  Worker log: var/worker.log
+
+MSG
+$py manage.py runserver "$host:$port" --noreload

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs: dciodvfy (dicom3tools) validates the DICOM we write.
+# Installs them when missing and we may (root); otherwise says what to install and fails.
+set -euo pipefail
+
+declare -A needed=([dciodvfy]=dicom3tools)
+missing=()
+for cmd in "${!needed[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing system packages: ${missing[*]}. Install them: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
