@@ -13,22 +13,25 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from accounts.models import User
 from accounts.roles import Role
+
+_ROLE_CACHE = "_sagittal_roles"
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
 
 def user_roles(user: AnyUser) -> frozenset[Role]:
     """The platform roles of ``user`` (empty for anonymous and inactive users)."""
-    if not user.is_authenticated or not user.is_active:
+    if not isinstance(user, User) or not user.is_active:
         return frozenset()
-    cached = getattr(user, "_sagittal_roles", None)
+    cached: frozenset[Role] | None = getattr(user, _ROLE_CACHE, None)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+        names = set(user.groups.values_list("name", flat=True))
         cached = frozenset(role for role in Role if role.value in names)
-        if getattr(user, "is_superuser", False):
+        if user.is_superuser:
             cached = cached | {Role.ADMIN}
-        user._sagittal_roles = cached  # type: ignore[union-attr]
+        setattr(user, _ROLE_CACHE, cached)  # one query per request, not per check
     return cached
 
 

@@ -12,8 +12,10 @@ import io
 from dataclasses import dataclass
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 from pydicom.uid import (
     CTImageStorage,
     EnhancedCTImageStorage,
@@ -21,8 +23,8 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     MRImageStorage,
-    SegmentationStorage,
     SecondaryCaptureImageStorage,
+    SegmentationStorage,
 )
 
 ALLOWED_SOP_CLASSES = frozenset(
@@ -122,5 +124,5 @@ def serialize_instance(ds: Dataset) -> bytes:
 def pixel_data_offset(data: bytes) -> int | None:
     """Byte offset of the PixelData value in a serialized file (native syntaxes)."""
     ds = pydicom.dcmread(io.BytesIO(data), defer_size=256)
-    raw = ds._dict.get(pydicom.tag.Tag("PixelData"))  # the raw element knows its file offset
-    return None if raw is None else int(raw.value_tell)
+    raw = ds._dict.get(Tag("PixelData"))  # a deferred (raw) element knows its file offset
+    return int(raw.value_tell) if isinstance(raw, RawDataElement) else None

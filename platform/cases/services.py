@@ -67,9 +67,7 @@ def _optional_int(value: object) -> int | None:
         return None
 
 
-def instance_ingest(
-    *, case: Case, data: bytes, role: SeriesRole | None = None
-) -> IngestOutcome:
+def instance_ingest(*, case: Case, data: bytes, role: SeriesRole | None = None) -> IngestOutcome:
     """Validate, store and index one DICOM file into ``case``.
 
     Idempotent: an instance already stored is reported as ``duplicate`` and nothing changes.

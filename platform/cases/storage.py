@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
 
 
@@ -29,5 +29,5 @@ def store_bytes(data: bytes) -> tuple[str, str]:
     return digest, key
 
 
-def open_stored(key: str):  # type: ignore[no-untyped-def]
+def open_stored(key: str) -> File:
     return storages["default"].open(key, "rb")

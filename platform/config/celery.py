@@ -14,7 +14,7 @@ from celery import Celery, Task
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
-class ReliableTask(Task):  # type: ignore[misc]
+class ReliableTask(Task):
     """Base of every Sagittal task.
 
     A message is acknowledged only after the task finished (``acks_late``) and is re-queued if

@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -37,7 +38,7 @@ def _broker_transport() -> str:
     return str(settings.CELERY_BROKER_URL).split("://", 1)[0]
 
 
-def check_broker(*, timeout: float = 2.0) -> CheckResult:
+def check_broker(*, timeout: int = 2) -> CheckResult:
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
@@ -57,7 +58,7 @@ def check_workers(*, timeout: float = 1.0) -> CheckResult:
     return CheckResult(True, ", ".join(names))
 
 
-def health_report() -> tuple[bool, dict[str, object]]:
+def health_report() -> tuple[bool, dict[str, Any]]:
     """Check database, broker and workers; return (all up, JSON-ready report)."""
     checks = {"database": check_database(), "broker": check_broker()}
     # Asking workers needs the broker; skip the wait when it is down.
@@ -79,7 +80,7 @@ def worker_probe_start(*, queue: str = settings.CELERY_TASK_DEFAULT_QUEUE) -> Wo
     with transaction.atomic():
         probe = WorkerProbe.objects.create(queue=queue)
         transaction.on_commit(
-            lambda: worker_probe_complete.apply_async(args=[str(probe.id)], queue=queue)
+            lambda: worker_probe_complete.apply_async(args=(str(probe.id),), queue=queue)
         )
     return probe
 

@@ -5,7 +5,7 @@ from django.db import migrations
 ROLES = ("admin", "coordinator", "reader")
 
 
-def create_role_groups(apps, schema_editor):  # type: ignore[no-untyped-def]
+def create_role_groups(apps, schema_editor):
     group_model = apps.get_model("auth", "Group")
     for name in ROLES:
         group_model.objects.get_or_create(name=name)
