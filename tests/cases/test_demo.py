@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client, override_settings
+
+from accounts.models import AuditEvent, User
+from cases.models import Case, Instance, Series, SeriesRole
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True, DEMO_PASSWORD="demo-password-for-tests")
+def test_demo_creates_users_and_cases_once(client: Client) -> None:
+    call_command("demo")
+    counts = (User.objects.count(), Case.objects.count(), Instance.objects.count())
+    events = AuditEvent.objects.count()
+
+    assert set(User.objects.values_list("username", flat=True)) == {
+        "admin", "coordinator", "reader-a", "reader-b", "surgeon",
+    }  # fmt: skip
+    assert Case.objects.filter(region="cervical").count() >= 7
+    assert Case.objects.filter(region="lumbar").count() >= 5
+    for case in Case.objects.filter(region="cervical"):
+        roles = set(Series.objects.filter(study__case=case).values_list("role", flat=True))
+        assert roles == {SeriesRole.CT, SeriesRole.MRI_T2}
+    for case in Case.objects.filter(region="lumbar"):
+        roles = set(Series.objects.filter(study__case=case).values_list("role", flat=True))
+        assert roles == {SeriesRole.DECT_MIXED, SeriesRole.MRM, SeriesRole.NCCTM_MASK}
+
+    call_command("demo")  # the second run creates nothing
+    assert (User.objects.count(), Case.objects.count(), Instance.objects.count()) == counts
+    assert AuditEvent.objects.count() == events
+
+    assert client.login(username="reader-a", password="demo-password-for-tests")
+    assert User.objects.get(username="admin").is_superuser
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=False)
+def test_demo_is_refused_with_debug_off() -> None:
+    with pytest.raises(CommandError, match="DEBUG off"):
+        call_command("demo")
+    assert not User.objects.exists()
