@@ -249,4 +249,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # highdicom narrates every attribute it copies at INFO.
+    "loggers": {"highdicom": {"level": "WARNING"}},
 }

@@ -38,3 +38,14 @@ def test_manage_py_keeps_the_stdlib_platform_module() -> None:
     assert "site-packages" not in module_file
     assert Path(module_file).parent == Path(sysconfig.get_paths()["stdlib"])
     assert uuid_version == "4"
+
+
+def test_wsgi_and_asgi_entry_points_load_the_platform() -> None:
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from config.asgi import application as asgi_application
+    from config.wsgi import application as wsgi_application
+
+    assert isinstance(wsgi_application, WSGIHandler)
+    assert isinstance(asgi_application, ASGIHandler)
