@@ -67,6 +67,12 @@ class Study(models.Model):
     study_instance_uid = models.CharField(max_length=64, unique=True)
     study_date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
+    # Matching keys of QIDO-RS (already de-identified values), indexed for search.
+    patient_name = models.CharField(max_length=200, blank=True, db_index=True)
+    patient_id = models.CharField(max_length=64, blank=True, db_index=True)
+    accession_number = models.CharField(max_length=64, blank=True)
+    # Study-level attributes as DICOM JSON, returned by QIDO-RS and the metadata endpoints.
+    attributes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "studies"
@@ -89,6 +95,7 @@ class Series(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived_series"
     )
     provenance = models.JSONField(default=dict, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "series"
@@ -114,6 +121,10 @@ class Instance(models.Model):
     # Byte offset in the stored file of each frame's pixel data, and each frame's length.
     frame_offsets = models.JSONField(default=list, blank=True)
     frame_lengths = models.JSONField(default=list, blank=True)
+    # Instance-level QIDO attributes, and the full metadata as DICOM JSON text with bulk data
+    # URIs relative to a {{BASE}} placeholder, so WADO-RS metadata needs no parsing per request.
+    attributes = models.JSONField(default=dict, blank=True)
+    metadata_json = models.TextField(blank=True)
 
     class Meta:
         ordering = ["instance_number"]

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from accounts.services import audit_event_record
+from cases import dicom_json
 from cases.dicom_io import DicomRejected, parse_instance, pixel_data_offset, serialize_instance
 from cases.models import Case, Instance, Patient, Region, Series, SeriesRole, Study
 from cases.storage import store_bytes
@@ -85,6 +86,7 @@ def instance_ingest(*, case: Case, data: bytes, role: SeriesRole | None = None) 
     payload = serialize_instance(ds)
     offset = pixel_data_offset(payload) if parsed.frame_length else None
     _, key = store_bytes(payload)
+    attributes = dicom_json.instance_json(ds)
     try:
         with transaction.atomic():
             study, _ = Study.objects.get_or_create(
@@ -93,6 +95,10 @@ def instance_ingest(*, case: Case, data: bytes, role: SeriesRole | None = None) 
                     "case": case,
                     "study_date": _parse_date(str(ds.get("StudyDate", ""))),
                     "description": str(ds.get("StudyDescription", ""))[:200],
+                    "patient_name": str(ds.get("PatientName", ""))[:200],
+                    "patient_id": str(ds.get("PatientID", ""))[:64],
+                    "accession_number": str(ds.get("AccessionNumber", ""))[:64],
+                    "attributes": dicom_json.study_level(attributes),
                 },
             )
             if study.case_id != case.pk:
@@ -108,6 +114,7 @@ def instance_ingest(*, case: Case, data: bytes, role: SeriesRole | None = None) 
                     "description": str(ds.get("SeriesDescription", ""))[:200],
                     "series_number": _optional_int(ds.get("SeriesNumber")),
                     "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
+                    "attributes": dicom_json.select(attributes, dicom_json.SERIES_TAGS),
                 },
             )
             frames = parsed.number_of_frames
@@ -126,6 +133,8 @@ def instance_ingest(*, case: Case, data: bytes, role: SeriesRole | None = None) 
                 if offset is not None
                 else [],
                 frame_lengths=[parsed.frame_length] * frames if offset is not None else [],
+                attributes=dicom_json.select(attributes, dicom_json.INSTANCE_TAGS),
+                metadata_json=dicom_json.dumps(attributes),
             )
     except IntegrityError:
         # Another worker stored the same instance concurrently: same outcome as a repeat.

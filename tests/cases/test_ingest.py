@@ -7,27 +7,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from cases.models import Case, Instance, Region, SeriesRole
-from cases.services import case_create, instance_ingest
+from cases.models import Case, Instance, SeriesRole
+from cases.services import instance_ingest
 from cases.storage import open_stored
-from inference.phantoms import generate_cervical_case, write_cervical_case_dicom
-
-SMALL = (12, 64, 64)
-
-
-@pytest.fixture(scope="module")
-def cervical_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
-    phantom = generate_cervical_case(seed=5, shape=SMALL)
-    return write_cervical_case_dicom(
-        phantom, tmp_path_factory.mktemp("dicom"), patient_name="PHANTOM^T", patient_id="T1"
-    )
-
-
-@pytest.fixture
-def case(db: None) -> Case:
-    return case_create(
-        actor=None, label="TEST-001", patient_pseudonym="P-TEST-001", region=Region.CERVICAL
-    )
 
 
 @pytest.mark.django_db

@@ -1,0 +1,332 @@
+"""DICOMweb (QIDO-RS, WADO-RS, rendered frames) over the platform's stored instances.
+
+Same authentication as the API (session cookie or ``Authorization: Token``); every request
+loads its study through the permission-scoped selectors, so a study the user may not see is a
+404 on every path. Frames are read by byte offset from the stored file, never by parsing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpResponse
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from cases import dicom_json, frames, qido, selectors
+from cases.models import Instance, Series
+
+DICOM_JSON = "application/dicom+json"
+_NATIVE_SYNTAXES = {"*", frames.EXPLICIT_VR_LITTLE_ENDIAN}
+
+
+class _AcceptAnything(BaseContentNegotiation):
+    """DICOMweb negotiates its own media types; DRF's renderers must not answer 406 first."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        return (renderers[0], renderers[0].media_type)
+
+
+def _error(status: int, message: str) -> HttpResponse:
+    return HttpResponse(
+        json.dumps({"error": message}), status=status, content_type="application/json"
+    )
+
+
+def _accepts_multipart(request: Request, part_type: str) -> bool:
+    """Whether the Accept header allows multipart/related parts of ``part_type``, natively."""
+    accept = request.headers.get("Accept", "")
+    if not accept.strip():
+        return True
+    for media_range in accept.split(","):
+        pieces = [piece.strip() for piece in media_range.split(";")]
+        media, params = (
+            pieces[0].lower(),
+            dict(piece.split("=", 1) for piece in pieces[1:] if "=" in piece),
+        )
+        if media in ("*/*", "multipart/*"):
+            return True
+        if media == "multipart/related":
+            wanted = params.get("type", part_type).strip('"').lower()
+            syntax = params.get("transfer-syntax", "*").strip('"')
+            if wanted in (part_type, "*/*") and syntax in _NATIVE_SYNTAXES:
+                return True
+    return False
+
+
+def _base(request: Request) -> str:
+    return request.build_absolute_uri("/dicomweb").rstrip("/")
+
+
+def _json_response(text: str) -> HttpResponse:
+    return HttpResponse(text, content_type=DICOM_JSON)
+
+
+class DicomWebView(APIView):
+    content_negotiation_class = _AcceptAnything
+    schema = None  # DICOMweb is documented by the standard, not by our OpenAPI schema
+
+
+def _paged(queryset: QuerySet[Any], query: qido.Query) -> list[Any]:
+    return list(queryset[query.offset : query.offset + query.limit])
+
+
+def _with_includes(base: dict[str, Any], full: dict[str, Any], query: qido.Query) -> dict[str, Any]:
+    if query.include_all:
+        return {**full, **base}
+    extra = {tag: full[tag] for tag in query.include_tags if tag in full}
+    return {**extra, **base}
+
+
+def _search_response(results: list[dict[str, Any]], query: qido.Query) -> HttpResponse:
+    response = _json_response(json.dumps(results, separators=(",", ":")))
+    if query.ignored:
+        names = ", ".join(query.ignored)
+        response["Warning"] = f'299 sagittal "The following keys are not supported: {names}"'
+    return response
+
+
+class SearchStudies(DicomWebView):
+    def get(self, request: Request) -> HttpResponse:
+        try:
+            query = qido.parse_query(dict(request.query_params.lists()), qido.STUDY_KEYS)
+        except qido.QueryError as exc:
+            return _error(400, str(exc))
+        studies = (
+            selectors.studies_for_user(user=request.user)
+            .filter(query.filters)
+            .distinct()
+            .annotate(
+                n_series=Count("series", distinct=True),
+                n_instances=Count("series__instances", distinct=True),
+            )
+            .order_by("study_instance_uid")
+        )
+        modalities = _modalities_by_study()
+        results = []
+        for study in _paged(studies, query):
+            computed = {
+                "00080061": {"vr": "CS", "Value": modalities.get(study.pk, [])},
+                "00081190": {
+                    "vr": "UR",
+                    "Value": [f"{_base(request)}/studies/{study.study_instance_uid}"],
+                },
+                "00201206": {"vr": "IS", "Value": [study.n_series]},
+                "00201208": {"vr": "IS", "Value": [study.n_instances]},
+            }
+            base = {**dicom_json.select(study.attributes, dicom_json.STUDY_TAGS), **computed}
+            results.append(_with_includes(base, study.attributes, query))
+        return _search_response(results, query)
+
+
+def _modalities_by_study() -> dict[Any, list[str]]:
+    mapping: dict[Any, list[str]] = {}
+    for study_id, modality in Series.objects.values_list("study_id", "modality").distinct():
+        mapping.setdefault(study_id, []).append(modality)
+    return {key: sorted(values) for key, values in mapping.items()}
+
+
+def _series_result(request: Request, series: Series, query: qido.Query) -> dict[str, Any]:
+    study_uid = series.study.study_instance_uid
+    computed = {
+        "0020000D": {"vr": "UI", "Value": [study_uid]},
+        "00081190": {
+            "vr": "UR",
+            "Value": [f"{_base(request)}/studies/{study_uid}/series/{series.series_instance_uid}"],
+        },
+        "00201209": {"vr": "IS", "Value": [getattr(series, "n_instances", 0)]},
+    }
+    base = {**dicom_json.select(series.attributes, dicom_json.SERIES_TAGS), **computed}
+    return _with_includes(base, {**series.study.attributes, **series.attributes}, query)
+
+
+class SearchSeries(DicomWebView):
+    def get(self, request: Request, study_uid: str | None = None) -> HttpResponse:
+        try:
+            query = qido.parse_query(dict(request.query_params.lists()), qido.SERIES_KEYS)
+        except qido.QueryError as exc:
+            return _error(400, str(exc))
+        scope = Q(study__in=selectors.studies_for_user(user=request.user))
+        if study_uid is not None:
+            selectors.get_study_for_user(user=request.user, study_uid=study_uid)
+            scope &= Q(study__study_instance_uid=study_uid)
+        series = (
+            Series.objects.filter(scope & query.filters)
+            .select_related("study")
+            .annotate(n_instances=Count("instances"))
+            .order_by("series_number", "series_instance_uid")
+        )
+        results = [_series_result(request, item, query) for item in _paged(series, query)]
+        return _search_response(results, query)
+
+
+class SearchInstances(DicomWebView):
+    def get(
+        self, request: Request, study_uid: str | None = None, series_uid: str | None = None
+    ) -> HttpResponse:
+        try:
+            query = qido.parse_query(dict(request.query_params.lists()), qido.INSTANCE_KEYS)
+        except qido.QueryError as exc:
+            return _error(400, str(exc))
+        scope = Q(series__study__in=selectors.studies_for_user(user=request.user))
+        if study_uid is not None:
+            selectors.get_study_for_user(user=request.user, study_uid=study_uid)
+            scope &= Q(series__study__study_instance_uid=study_uid)
+        if series_uid is not None:
+            scope &= Q(series__series_instance_uid=series_uid)
+        instances = (
+            Instance.objects.filter(scope & query.filters)
+            .select_related("series__study")
+            .order_by("series__series_number", "instance_number", "sop_instance_uid")
+        )
+        results = []
+        for instance in _paged(instances, query):
+            series, study = instance.series, instance.series.study
+            url = (
+                f"{_base(request)}/studies/{study.study_instance_uid}/series/"
+                f"{series.series_instance_uid}/instances/{instance.sop_instance_uid}"
+            )
+            base = {
+                **dicom_json.select(instance.attributes, dicom_json.INSTANCE_TAGS),
+                "0020000D": {"vr": "UI", "Value": [study.study_instance_uid]},
+                "0020000E": {"vr": "UI", "Value": [series.series_instance_uid]},
+                "00081190": {"vr": "UR", "Value": [url]},
+            }
+            full = json.loads(instance.metadata_json) if query.include_all else {}
+            if query.include_tags and not full:
+                full = json.loads(instance.metadata_json)
+            results.append(_with_includes(base, full, query))
+        return _search_response(results, query)
+
+
+def _metadata_response(request: Request, texts: list[str]) -> HttpResponse:
+    return _json_response(dicom_json.with_base("[" + ",".join(texts) + "]", _base(request)))
+
+
+class StudyMetadata(DicomWebView):
+    def get(self, request: Request, study_uid: str) -> HttpResponse:
+        study = selectors.get_study_for_user(user=request.user, study_uid=study_uid)
+        texts = list(
+            Instance.objects.filter(series__study=study)
+            .order_by("series__series_number", "instance_number")
+            .values_list("metadata_json", flat=True)
+        )
+        return _metadata_response(request, texts)
+
+
+class SeriesMetadata(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponse:
+        series = selectors.get_series_for_user(
+            user=request.user, study_uid=study_uid, series_uid=series_uid
+        )
+        texts = list(series.instances.order_by("instance_number").values_list(
+            "metadata_json", flat=True
+        ))  # fmt: skip
+        return _metadata_response(request, texts)
+
+
+class InstanceMetadata(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str, sop_uid: str) -> HttpResponse:
+        instance = selectors.get_instance_for_user(
+            user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
+        )
+        return _metadata_response(request, [instance.metadata_json])
+
+
+_OCTET = f"application/octet-stream; transfer-syntax={frames.EXPLICIT_VR_LITTLE_ENDIAN}"
+
+
+class InstanceFrames(DicomWebView):
+    def get(
+        self, request: Request, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
+    ) -> HttpResponse:
+        instance = selectors.get_instance_for_user(
+            user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
+        )
+        if not _accepts_multipart(request, "application/octet-stream"):
+            return _error(406, "frames are available as uncompressed application/octet-stream")
+        try:
+            numbers = frames.parse_frame_list(
+                frame_list, number_of_frames=instance.number_of_frames
+            )
+            body, content_type = frames.multipart_related(
+                frames.read_frames(instance, numbers), part_type=_OCTET
+            )
+        except frames.FrameError as exc:
+            return _error(400, str(exc))
+        return HttpResponse(body, content_type=content_type)
+
+
+class InstanceBulkData(DicomWebView):
+    def get(
+        self, request: Request, study_uid: str, series_uid: str, sop_uid: str, tag: str
+    ) -> HttpResponse:
+        instance = selectors.get_instance_for_user(
+            user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
+        )
+        if tag.upper() != dicom_json.PIXEL_DATA:
+            return _error(404, "only pixel data is available as bulk data")
+        try:
+            data = frames.read_pixel_data(instance)
+        except frames.FrameError as exc:
+            return _error(400, str(exc))
+        body, content_type = frames.multipart_related([data], part_type=_OCTET)
+        return HttpResponse(body, content_type=content_type)
+
+
+class RetrieveInstance(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str, sop_uid: str) -> HttpResponse:
+        instance = selectors.get_instance_for_user(
+            user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
+        )
+        if not _accepts_multipart(request, "application/dicom"):
+            return _error(406, "instances are available as application/dicom")
+        part_type = f"application/dicom; transfer-syntax={instance.transfer_syntax_uid}"
+        body, content_type = frames.multipart_related(
+            [frames.read_file(instance)], part_type=part_type
+        )
+        return HttpResponse(body, content_type=content_type)
+
+
+class RetrieveSeries(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponse:
+        series = selectors.get_series_for_user(
+            user=request.user, study_uid=study_uid, series_uid=series_uid
+        )
+        if not _accepts_multipart(request, "application/dicom"):
+            return _error(406, "instances are available as application/dicom")
+        instances = list(series.instances.order_by("instance_number"))
+        body, content_type = frames.multipart_related(
+            (frames.read_file(instance) for instance in instances), part_type="application/dicom"
+        )
+        return HttpResponse(body, content_type=content_type)
+
+
+class RenderedFrame(DicomWebView):
+    def get(
+        self,
+        request: Request,
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        frame_number: int = 1,
+    ) -> HttpResponse:
+        instance = selectors.get_instance_for_user(
+            user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
+        )
+        size_text = request.query_params.get("viewport", "").split(",")[0]
+        size = int(size_text) if size_text.isdigit() else None
+        if size is not None and not 8 <= size <= 2048:
+            return _error(400, "viewport must be between 8 and 2048 pixels")
+        try:
+            frames.parse_frame_list(str(frame_number), number_of_frames=instance.number_of_frames)
+            png = frames.render_png(instance, frame_number, size=size)
+        except frames.FrameError as exc:
+            return _error(400, str(exc))
+        return HttpResponse(png, content_type="image/png")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cases.models import Case, Region, SeriesRole
+from cases.services import case_create, instance_ingest
+from inference.phantoms import generate_cervical_case, write_cervical_case_dicom
+
+SMALL = (12, 64, 64)
+
+
+@pytest.fixture(scope="session")
+def cervical_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    phantom = generate_cervical_case(seed=5, shape=SMALL)
+    return write_cervical_case_dicom(
+        phantom, tmp_path_factory.mktemp("dicom"), patient_name="PHANTOM^T", patient_id="T1"
+    )
+
+
+@pytest.fixture
+def case(db: None) -> Case:
+    return case_create(
+        actor=None, label="TEST-001", patient_pseudonym="P-TEST-001", region=Region.CERVICAL
+    )
+
+
+@pytest.fixture
+def imported_case(case: Case, cervical_files: dict[str, list[Path]]) -> Case:
+    roles = {"CT": SeriesRole.CT, "MRI-T2": SeriesRole.MRI_T2}
+    for role, paths in cervical_files.items():
+        for path in paths:
+            assert instance_ingest(case=case, data=path.read_bytes(), role=roles[role]).status == (
+                "stored"
+            )
+    return case
