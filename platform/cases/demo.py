@@ -12,12 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import transaction
-
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
-from cases.models import Case, Region, SeriesRole
+from cases.models import Case, Region, SeriesRole, Study
 from cases.services import case_create, instance_ingest
 from inference import phantoms
 
@@ -98,7 +96,6 @@ def _case_complete(label: str, roles: dict[str, SeriesRole]) -> bool:
 def _import_case(
     *,
     label: str,
-    pseudonym: str,
     region: Region,
     levels: str,
     notes: str,
@@ -106,25 +103,28 @@ def _import_case(
     roles: dict[str, SeriesRole],
     report: DemoReport,
 ) -> None:
-    with transaction.atomic():
-        case = Case.objects.filter(label=label).first()
-        if case is None:
-            case = case_create(
-                actor=None,
-                label=label,
-                patient_pseudonym=pseudonym,
-                region=region,
-                levels=levels,
-                clinical_notes=notes,
-            )
-            report.cases_created += 1
+    study_uids: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="sagittal-demo-") as tmp:
         for role_name, paths in write(Path(tmp)).items():
             for path in paths:
-                outcome = instance_ingest(case=case, data=path.read_bytes(), role=roles[role_name])
-                if outcome.status == "rejected":
-                    raise RuntimeError(f"demo file {path.name} was rejected: {outcome.reason}")
+                outcome = instance_ingest(data=path.read_bytes(), role=roles[role_name])
+                if outcome.status not in ("stored", "duplicate"):
+                    raise RuntimeError(
+                        f"demo file {path.name} was {outcome.status}: {outcome.reason}"
+                    )
                 report.instances_stored += outcome.status == "stored"
+                study_uids.add(outcome.study_instance_uid)
+    studies = Study.objects.filter(study_instance_uid__in=study_uids, case__isnull=True)
+    if studies.exists() and not Case.objects.filter(label=label).exists():
+        case_create(
+            actor=None,
+            label=label,
+            region=region,
+            studies=studies,
+            levels=levels,
+            clinical_notes=notes,
+        )
+        report.cases_created += 1
 
 
 def demo_load(*, password: str) -> DemoReport:
@@ -138,7 +138,6 @@ def demo_load(*, password: str) -> DemoReport:
         described = ", ".join(f.replace("_", " ") for f in findings) or "no injury"
         _import_case(
             label=f"CSCI-{index:03d}",
-            pseudonym=f"DEMO-C{index:03d}",
             region=Region.CERVICAL,
             levels=f"{phantom.levels[0]}-{phantom.levels[-1]}",
             notes=f"Synthetic acute cervical trauma phantom ({described}).",
@@ -154,7 +153,6 @@ def demo_load(*, password: str) -> DemoReport:
         lumbar = phantoms.generate_lumbar_case(seed=2000 + index)
         _import_case(
             label=f"NCCTM-{index:03d}",
-            pseudonym=f"DEMO-L{index:03d}",
             region=Region.LUMBAR,
             levels=f"{lumbar.levels[0]}-{lumbar.levels[-1]}",
             notes="Synthetic lumbar dual-energy CT with MR myelography and a dural canal mask.",

@@ -38,6 +38,42 @@ class Patient(models.Model):
         return self.pseudonym
 
 
+class PseudonymMapEntry(models.Model):
+    """Who a pseudonym stands for: the link back to the hospital's identity, admins only.
+
+    Kept so that authorized staff can link a later upload or a finding back to the patient; the
+    pseudonym and date shift themselves are derived from a secret, not from this table.
+    """
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="identity")
+    original_patient_id = models.CharField(max_length=64)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    date_offset_days = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = [("original_patient_id", "issuer_of_patient_id")]
+
+    def __str__(self) -> str:
+        return f"{self.patient.pseudonym}"
+
+
+class QuarantinedFile(models.Model):
+    """An upload held back for review (e.g. burned-in annotation): stored, never served."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    reason = models.CharField(max_length=300)
+    storage_key = models.CharField(max_length=200)
+    size_bytes = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"quarantined {self.created_at:%Y-%m-%d}: {self.reason}"
+
+
 class Case(models.Model):
     """What a reader study shows as one item: a patient's images around one clinical question."""
 
@@ -63,13 +99,17 @@ class Study(models.Model):
     """A DICOM study (after de-identification: UIDs are the platform's own)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="studies")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    # Uploaded studies wait without a case until a coordinator makes or extends a case.
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies"
+    )
     study_instance_uid = models.CharField(max_length=64, unique=True)
     study_date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
     # Matching keys of QIDO-RS (already de-identified values), indexed for search.
-    patient_name = models.CharField(max_length=200, blank=True, db_index=True)
-    patient_id = models.CharField(max_length=64, blank=True, db_index=True)
+    dicom_patient_name = models.CharField(max_length=200, blank=True, db_index=True)
+    dicom_patient_id = models.CharField(max_length=64, blank=True, db_index=True)
     accession_number = models.CharField(max_length=64, blank=True)
     # Study-level attributes as DICOM JSON, returned by QIDO-RS and the metadata endpoints.
     attributes = models.JSONField(default=dict, blank=True)

@@ -28,8 +28,8 @@ class Query:
 # Matching keys per level: DICOM keyword -> ORM lookup path from the queried model.
 STUDY_KEYS = {
     "StudyInstanceUID": "study_instance_uid",
-    "PatientID": "patient_id",
-    "PatientName": "patient_name",
+    "PatientID": "dicom_patient_id",
+    "PatientName": "dicom_patient_name",
     "AccessionNumber": "accession_number",
     "StudyDate": "study_date",
     "StudyDescription": "description",

@@ -21,7 +21,10 @@ def cases_for_user(*, user: AnyUser) -> QuerySet[Case]:
 
 
 def studies_for_user(*, user: AnyUser) -> QuerySet[Study]:
-    return Study.objects.filter(case__in=cases_for_user(user=user))
+    """Studies the user may see, including uploads not yet in a case (coordinators)."""
+    if can_manage_studies(user):
+        return Study.objects.all()
+    return Study.objects.none()
 
 
 def get_study_for_user(*, user: AnyUser, study_uid: str) -> Study:

@@ -13,14 +13,14 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
 
 
-def content_key(data: bytes) -> tuple[str, str]:
+def content_key(data: bytes, *, prefix: str = "dicom") -> tuple[str, str]:
     digest = hashlib.sha256(data).hexdigest()
-    return digest, f"dicom/{digest[:2]}/{digest[2:4]}/{digest}.dcm"
+    return digest, f"{prefix}/{digest[:2]}/{digest[2:4]}/{digest}.dcm"
 
 
-def store_bytes(data: bytes) -> tuple[str, str]:
+def store_bytes(data: bytes, *, prefix: str = "dicom") -> tuple[str, str]:
     """Store ``data`` under its content address (idempotent); return (sha256, key)."""
-    digest, key = content_key(data)
+    digest, key = content_key(data, prefix=prefix)
     storage = storages["default"]
     if not storage.exists(key):
         saved = storage.save(key, ContentFile(data))

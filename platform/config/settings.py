@@ -35,6 +35,18 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _DEV_SECRET_KEY
 
+# Pseudonyms, UID remapping and date shifts derive from this secret: the same patient maps to
+# the same pseudonym across uploads and workers, and nobody without it can reverse or predict
+# the mapping. Changing it splits every patient in two; production sets it once, explicitly.
+DEIDENTIFICATION_SECRET = env_str("DEIDENTIFICATION_SECRET")
+if not DEIDENTIFICATION_SECRET:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DEIDENTIFICATION_SECRET is not set. With DEBUG off Sagittal refuses to start "
+            "without it: set it once to a long random string and never change it."
+        )
+    DEIDENTIFICATION_SECRET = "dev-only-deidentification-secret"  # noqa: S105
+
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else []
 )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from cases.models import Case, Region, SeriesRole
+from cases.models import Case, Region, SeriesRole, Study
 from cases.services import case_create, instance_ingest
 from inference.phantoms import generate_cervical_case, write_cervical_case_dicom
 
@@ -20,18 +20,12 @@ def cervical_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[P
 
 
 @pytest.fixture
-def case(db: None) -> Case:
-    return case_create(
-        actor=None, label="TEST-001", patient_pseudonym="P-TEST-001", region=Region.CERVICAL
-    )
-
-
-@pytest.fixture
-def imported_case(case: Case, cervical_files: dict[str, list[Path]]) -> Case:
+def imported_case(db: None, cervical_files: dict[str, list[Path]]) -> Case:
     roles = {"CT": SeriesRole.CT, "MRI-T2": SeriesRole.MRI_T2}
     for role, paths in cervical_files.items():
         for path in paths:
-            assert instance_ingest(case=case, data=path.read_bytes(), role=roles[role]).status == (
-                "stored"
-            )
-    return case
+            outcome = instance_ingest(data=path.read_bytes(), role=roles[role])
+            assert outcome.status == "stored", outcome.reason
+    return case_create(
+        actor=None, label="TEST-001", region=Region.CERVICAL, studies=Study.objects.all()
+    )

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from django.conf import settings
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
+from cases import deidentify
 from cases.models import Case, Instance, Series, SeriesRole
+
+SECRET = settings.DEIDENTIFICATION_SECRET.encode()
+PSEUDONYM = deidentify.patient_pseudonym("T1", secret=SECRET)
 
 
 def _ct(case: Case) -> Series:
@@ -59,7 +64,7 @@ def test_qido_studies_lists_the_study_with_counts_and_modalities(
     assert response.status_code == 200
     assert response["Content-Type"] == "application/dicom+json"
     (study,) = response.json()
-    assert study["00100020"]["Value"] == ["T1"]
+    assert study["00100020"]["Value"] == [PSEUDONYM]
     assert study["00080061"]["Value"] == ["CT", "MR"]
     assert study["00201206"]["Value"] == [2]
     assert study["00201208"]["Value"] == [24]
@@ -71,12 +76,12 @@ def test_qido_studies_lists_the_study_with_counts_and_modalities(
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("PatientID=T1", 1),
-        ("PatientID=T2", 0),
-        ("PatientName=PHANTOM*", 1),
-        ("PatientName=phantom%5Et", 1),
-        ("PatientName=OTHER*", 0),
-        ("00100020=T1", 1),
+        (f"PatientID={PSEUDONYM}", 1),
+        ("PatientID=T1", 0),  # the original ID is not searchable: it is not stored
+        ("PatientName=SGT-*", 1),
+        (f"PatientName={PSEUDONYM.lower()}", 1),
+        ("PatientName=PHANTOM*", 0),
+        (f"00100020={PSEUDONYM}", 1),
         ("ModalitiesInStudy=MR", 1),
         ("ModalitiesInStudy=US", 0),
         ("limit=1&offset=1", 0),
@@ -138,7 +143,7 @@ def test_frames_equal_the_original_pixel_data_byte_for_byte(
 ) -> None:
     client.force_login(coordinator)
     originals = {
-        str(ds.SOPInstanceUID): ds.PixelData
+        deidentify.remap_uid(str(ds.SOPInstanceUID), secret=SECRET): ds.PixelData
         for ds in (pydicom.dcmread(path) for path in cervical_files["CT"])
     }
     series = _ct(imported_case)
@@ -217,7 +222,7 @@ def test_the_dicomweb_client_library_searches_and_retrieves_from_the_live_server
     client = DICOMwebClient(
         url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token.key}"}
     )
-    (study,) = client.search_for_studies(search_filters={"PatientID": "T1"})
+    (study,) = client.search_for_studies(search_filters={"PatientID": PSEUDONYM})
     study_uid = study["0020000D"]["Value"][0]
     series_list = client.search_for_series(study_uid, search_filters={"Modality": "CT"})
     series_uid = series_list[0]["0020000E"]["Value"][0]

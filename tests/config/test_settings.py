@@ -17,7 +17,11 @@ STRONG_KEY = "k3Y-" + "Zq8rT2vLm9XwP4sN7bJc1HfD6gA0eR5uYiOoKtWnVxC-_aSdFgHjKl"
 
 
 def _run_manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "DEIDENTIFICATION_SECRET"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, check=False,
@@ -31,10 +35,24 @@ def test_missing_secret_key_in_production_stops_startup_with_a_clear_message() -
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_missing_deidentification_secret_in_production_stops_startup() -> None:
+    result = _run_manage(
+        ["check"],
+        {"DEBUG": "0", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "sagittal.example.org"},
+    )
+    assert result.returncode != 0
+    assert "DEIDENTIFICATION_SECRET is not set" in result.stderr
+
+
 def test_production_profile_passes_check_deploy() -> None:
     result = _run_manage(
         ["check", "--deploy", "--fail-level", "WARNING"],
-        {"DEBUG": "0", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "sagittal.example.org"},
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": STRONG_KEY,
+            "DEIDENTIFICATION_SECRET": STRONG_KEY[::-1],
+            "ALLOWED_HOSTS": "sagittal.example.org",
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
