@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpResponse
+from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -73,6 +74,13 @@ class DicomWebView(APIView):
     schema = None  # DICOMweb is documented by the standard, not by our OpenAPI schema
 
 
+def _parse_query(request: Request, keys: dict[str, str]) -> qido.Query:
+    try:
+        return qido.parse_query(dict(request.query_params.lists()), keys)
+    except qido.QueryError as exc:
+        raise ParseError(str(exc)) from exc
+
+
 def _paged(queryset: QuerySet[Any], query: qido.Query) -> list[Any]:
     return list(queryset[query.offset : query.offset + query.limit])
 
@@ -94,10 +102,7 @@ def _search_response(results: list[dict[str, Any]], query: qido.Query) -> HttpRe
 
 class SearchStudies(DicomWebView):
     def get(self, request: Request) -> HttpResponse:
-        try:
-            query = qido.parse_query(dict(request.query_params.lists()), qido.STUDY_KEYS)
-        except qido.QueryError as exc:
-            return _error(400, str(exc))
+        query = _parse_query(request, qido.STUDY_KEYS)
         studies = (
             selectors.studies_for_user(user=request.user)
             .filter(query.filters)
@@ -148,10 +153,7 @@ def _series_result(request: Request, series: Series, query: qido.Query) -> dict[
 
 class SearchSeries(DicomWebView):
     def get(self, request: Request, study_uid: str | None = None) -> HttpResponse:
-        try:
-            query = qido.parse_query(dict(request.query_params.lists()), qido.SERIES_KEYS)
-        except qido.QueryError as exc:
-            return _error(400, str(exc))
+        query = _parse_query(request, qido.SERIES_KEYS)
         scope = Q(study__in=selectors.studies_for_user(user=request.user))
         if study_uid is not None:
             selectors.get_study_for_user(user=request.user, study_uid=study_uid)
@@ -170,10 +172,7 @@ class SearchInstances(DicomWebView):
     def get(
         self, request: Request, study_uid: str | None = None, series_uid: str | None = None
     ) -> HttpResponse:
-        try:
-            query = qido.parse_query(dict(request.query_params.lists()), qido.INSTANCE_KEYS)
-        except qido.QueryError as exc:
-            return _error(400, str(exc))
+        query = _parse_query(request, qido.INSTANCE_KEYS)
         scope = Q(series__study__in=selectors.studies_for_user(user=request.user))
         if study_uid is not None:
             selectors.get_study_for_user(user=request.user, study_uid=study_uid)
