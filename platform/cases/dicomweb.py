@@ -113,9 +113,10 @@ class SearchStudies(DicomWebView):
             )
             .order_by("study_instance_uid")
         )
-        modalities = _modalities_by_study()
+        page = _paged(studies, query)
+        modalities = _modalities_by_study([study.pk for study in page])
         results = []
-        for study in _paged(studies, query):
+        for study in page:
             computed = {
                 "00080061": {"vr": "CS", "Value": modalities.get(study.pk, [])},
                 "00081190": {
@@ -130,9 +131,11 @@ class SearchStudies(DicomWebView):
         return _search_response(results, query)
 
 
-def _modalities_by_study() -> dict[Any, list[str]]:
+def _modalities_by_study(study_ids: list[Any]) -> dict[Any, list[str]]:
+    """ModalitiesInStudy for the studies of one result page (one query, not one per study)."""
     mapping: dict[Any, list[str]] = {}
-    for study_id, modality in Series.objects.values_list("study_id", "modality").distinct():
+    rows = Series.objects.filter(study_id__in=study_ids).values_list("study_id", "modality")
+    for study_id, modality in rows.distinct():
         mapping.setdefault(study_id, []).append(modality)
     return {key: sorted(values) for key, values in mapping.items()}
 
