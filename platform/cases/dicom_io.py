@@ -47,7 +47,16 @@ MAX_FILE_BYTES = 1024 * 1024 * 1024
 
 
 class DicomRejected(ValueError):
-    """The file is not acceptable; ``str(exc)`` is the reason shown to the user."""
+    """The file is not acceptable; ``str(exc)`` is the reason shown to the user.
+
+    Carries the sender's SOP class and instance UID when the file was readable, so that
+    STOW-RS can report the failure against the instance the sender knows.
+    """
+
+    def __init__(self, reason: str, *, sop_class_uid: str = "", sop_instance_uid: str = ""):
+        super().__init__(reason)
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,33 @@ def parse_instance(data: bytes) -> ParsedInstance:
         ds = pydicom.dcmread(io.BytesIO(data), force=False)
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError) as exc:
         raise DicomRejected(f"not a readable DICOM Part-10 file: {exc}") from exc
+    try:
+        return _validated(ds)
+    except DicomRejected as exc:
+        exc.sop_class_uid, exc.sop_instance_uid = _identifiers(ds)
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
+        # pydicom reads values lazily: a malformed element surfaces here, not in dcmread.
+        sop_class, sop_instance = _identifiers(ds)
+        raise DicomRejected(
+            f"malformed attribute value: {exc}",
+            sop_class_uid=sop_class,
+            sop_instance_uid=sop_instance,
+        ) from exc
+
+
+def _identifiers(ds: Dataset) -> tuple[str, str]:
+    """The sender's SOP class and instance UIDs, best effort (empty when unreadable)."""
+    values = []
+    for keyword in ("SOPClassUID", "SOPInstanceUID"):
+        try:
+            values.append(str(ds.get(keyword, ""))[:64])
+        except Exception:  # any malformed value simply means "unknown"
+            values.append("")
+    return values[0], values[1]
+
+
+def _validated(ds: Dataset) -> ParsedInstance:
     meta = getattr(ds, "file_meta", None)
     syntax = str(getattr(meta, "TransferSyntaxUID", "")) if meta is not None else ""
     if syntax not in ALLOWED_TRANSFER_SYNTAXES:

@@ -4,6 +4,7 @@ from django.urls import path, register_converter
 from django.views.decorators.gzip import gzip_page
 
 from cases import dicomweb as views
+from cases import stow
 
 
 class UidConverter:
@@ -23,7 +24,8 @@ _series = f"{_study}/series/<uid:series_uid>"
 _instance = f"{_series}/instances/<uid:sop_uid>"
 
 urlpatterns = [
-    path("studies", views.SearchStudies.as_view(), name="qido-studies"),
+    path("studies", stow.StudiesResource.as_view(), name="qido-studies"),
+    path(_study, stow.StoreInstances.as_view(), name="stow-study"),
     path("series", views.SearchSeries.as_view(), name="qido-all-series"),
     path("instances", views.SearchInstances.as_view(), name="qido-all-instances"),
     path(f"{_study}/series", views.SearchSeries.as_view(), name="qido-series"),

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from pydicom.dataset import Dataset
 
 from accounts.models import User
 from accounts.services import audit_event_record
 from cases import deidentify, dicom_json
-from cases.dicom_io import DicomRejected, parse_instance, pixel_data_offset, serialize_instance
+from cases.dicom_io import (
+    DicomRejected,
+    ParsedInstance,
+    parse_instance,
+    pixel_data_offset,
+    serialize_instance,
+)
 from cases.models import (
     Case,
     Instance,
@@ -48,6 +56,15 @@ class IngestOutcome:
     series_instance_uid: str = ""
     sop_instance_uid: str = ""
     reason: str = ""
+    # What the sender called the instance (before de-identification), when it could be read:
+    # STOW-RS reports failures and successes against the sender's own UIDs.
+    sop_class_uid: str = ""
+    original_sop_instance_uid: str = ""
+    original_study_instance_uid: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ("stored", "duplicate")
 
 
 def _deid_secret() -> bytes:
@@ -96,6 +113,7 @@ def instance_ingest(
     actor: User | None = None,
     case: Case | None = None,
     role: SeriesRole | None = None,
+    required_study_uid: str | None = None,
 ) -> IngestOutcome:
     """Validate, de-identify, store and index one DICOM file.
 
@@ -105,13 +123,50 @@ def instance_ingest(
         case: Attach the file's study to this case (its patient must match); otherwise the
             study waits for a coordinator to make a case of it.
         role: The role of a series this file creates (CT, MRI-T2, ...).
+        required_study_uid: Refuse the file unless it belongs to this study (given as the
+            sender's UID or the platform's de-identified one), as STOW-RS to a study URL asks.
 
     Idempotent: the same instance again is a ``duplicate`` and nothing changes.
     """
     try:
         parsed = parse_instance(data)
     except DicomRejected as exc:
-        return IngestOutcome("rejected", reason=str(exc))
+        return IngestOutcome(
+            "rejected",
+            reason=str(exc),
+            sop_class_uid=exc.sop_class_uid,
+            original_sop_instance_uid=exc.sop_instance_uid,
+        )
+    ds = parsed.dataset
+    sent = {
+        "sop_class_uid": str(ds.SOPClassUID),
+        "original_sop_instance_uid": str(ds.SOPInstanceUID),
+        "original_study_instance_uid": str(ds.StudyInstanceUID),
+    }
+    if required_study_uid and required_study_uid not in (
+        sent["original_study_instance_uid"],
+        deidentify.remap_uid(sent["original_study_instance_uid"], secret=_deid_secret()),
+    ):
+        return IngestOutcome(
+            "rejected", reason="the instance belongs to another study than the request's", **sent
+        )
+    try:
+        outcome = _ingest_parsed(parsed, data=data, actor=actor, case=case, role=role)
+    except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
+        # A value pydicom reads lazily may be malformed in a way validation did not touch; the
+        # file is refused, and the transaction around the index writes has rolled back.
+        outcome = IngestOutcome("rejected", reason=f"malformed attribute value: {exc}")
+    return replace(outcome, **sent)
+
+
+def _ingest_parsed(
+    parsed: ParsedInstance,
+    *,
+    data: bytes,
+    actor: User | None,
+    case: Case | None,
+    role: SeriesRole | None,
+) -> IngestOutcome:
     ds = parsed.dataset
     suspicion = deidentify.burned_in_annotation_suspected(ds)
     if suspicion:
@@ -246,3 +301,128 @@ def case_create(
         },
     )
     return case
+
+
+def _derived_instance_row_create(
+    *,
+    series: Series,
+    parsed: ParsedInstance,
+    key: str,
+    size_bytes: int,
+    offset_in_file: int | None,
+    attributes: dict[str, Any],
+) -> Instance:
+    """Index one stored instance the way ``instance_ingest`` does (frame offsets, JSON)."""
+    ds = parsed.dataset
+    frames = parsed.number_of_frames
+    indexed = offset_in_file is not None
+    return Instance.objects.create(
+        series=series,
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        sop_class_uid=str(ds.SOPClassUID),
+        instance_number=_optional_int(ds.get("InstanceNumber")),
+        transfer_syntax_uid=parsed.transfer_syntax_uid,
+        storage_key=key,
+        size_bytes=size_bytes,
+        rows=parsed.rows,
+        columns=parsed.columns,
+        number_of_frames=frames,
+        frame_offsets=[offset_in_file + i * parsed.frame_length for i in range(frames)]
+        if offset_in_file is not None
+        else [],
+        frame_lengths=[parsed.frame_length] * frames if indexed else [],
+        attributes=dicom_json.select(attributes, dicom_json.INSTANCE_TAGS),
+        metadata_json=dicom_json.dumps(attributes),
+    )
+
+
+def derived_instance_store(
+    *,
+    dataset: Dataset,
+    case: Case,
+    source_series: Series,
+    role: SeriesRole,
+    provenance: dict[str, Any],
+) -> IngestOutcome:
+    """Store and index one instance the platform made from a series of ``case``.
+
+    Pseudo-MRI slices, NC-CTM masks and SEGs are made from already de-identified sources, so
+    they are not de-identified again: remapping their UIDs would break the FrameOfReferenceUID
+    they share with their source and the references a SEG holds to its source images. They
+    still pass the same validation as uploads (serialized, then parsed by ``cases.dicom_io``).
+
+    Args:
+        dataset: The derived instance, in the source's study, with its own series UID.
+        case: The case of the source series.
+        source_series: The series it was made from.
+        role: The role of the derived series (pseudo-MRI, NC-CTM mask...).
+        provenance: What made it (model version, job, source series UID), kept on the series.
+
+    Returns:
+        ``stored``, or ``duplicate`` when the SOP instance is already stored (a re-run job
+        with deterministic UIDs adds nothing).
+
+    Raises:
+        CaseError: If the dataset is invalid or does not belong to the source's study.
+    """
+    study = source_series.study
+    if study.case_id != case.pk:
+        raise CaseError("the source series does not belong to the case")
+    payload = serialize_instance(dataset)
+    try:
+        parsed = parse_instance(payload)
+    except DicomRejected as exc:
+        raise CaseError(f"the derived instance is not acceptable DICOM: {exc}") from exc
+    ds = parsed.dataset
+    study_uid, series_uid, sop_uid = (
+        str(ds.StudyInstanceUID),
+        str(ds.SeriesInstanceUID),
+        str(ds.SOPInstanceUID),
+    )
+    if study_uid != study.study_instance_uid:
+        raise CaseError("a derived instance must belong to the study of its source series")
+    if str(ds.get("PatientID", "")) != study.dicom_patient_id:
+        raise CaseError("a derived instance must carry the (pseudonymous) patient of its source")
+    if series_uid == source_series.series_instance_uid:
+        raise CaseError("a derived instance needs a series of its own")
+    existing = Instance.objects.filter(sop_instance_uid=sop_uid).select_related("series").first()
+    if existing is not None:
+        if existing.series.series_instance_uid != series_uid:
+            raise CaseError(f"SOP instance {sop_uid} is already stored in another series")
+        return IngestOutcome("duplicate", study_uid, series_uid, sop_uid)
+
+    offset_in_file = pixel_data_offset(payload) if parsed.frame_length else None
+    _, key = store_bytes(payload)
+    attributes = dicom_json.instance_json(ds)
+    try:
+        with transaction.atomic():
+            series, created = Series.objects.get_or_create(
+                series_instance_uid=series_uid,
+                defaults={
+                    "study": study,
+                    "modality": str(ds.Modality),
+                    "role": role,
+                    "description": str(ds.get("SeriesDescription", ""))[:200],
+                    "series_number": _optional_int(ds.get("SeriesNumber")),
+                    "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
+                    "attributes": dicom_json.select(attributes, dicom_json.SERIES_TAGS),
+                    "source_series": source_series,
+                    "provenance": provenance,
+                },
+            )
+            if not created and (
+                series.study_id != study.pk or series.source_series_id != source_series.pk
+            ):
+                raise CaseError(f"series {series_uid} exists and was not derived from the source")
+            _derived_instance_row_create(
+                series=series,
+                parsed=parsed,
+                key=key,
+                size_bytes=len(payload),
+                offset_in_file=offset_in_file,
+                attributes=attributes,
+            )
+    except IntegrityError:
+        # The same job stored this instance concurrently (a redelivered task): same outcome.
+        return IngestOutcome("duplicate", study_uid, series_uid, sop_uid)
+    return IngestOutcome("stored", study_uid, series_uid, sop_uid)

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "accounts",
     "cases",
     "ops",
+    "inference",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,14 @@ AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
 AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Image uploads (browser upload and STOW-RS): a request above this size is refused with 413
+# before its body is read; ZIP archives are checked against their entry count and declared
+# uncompressed size before anything is extracted.
+SAGITTAL_MAX_UPLOAD_BYTES = env_int("SAGITTAL_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024)
+SAGITTAL_ZIP_MAX_ENTRIES = env_int("SAGITTAL_ZIP_MAX_ENTRIES", 10_000)
+SAGITTAL_ZIP_MAX_UNCOMPRESSED_BYTES = env_int(
+    "SAGITTAL_ZIP_MAX_UNCOMPRESSED_BYTES", 4 * 1024 * 1024 * 1024
+)
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -251,6 +260,21 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         control_folder=str(_broker_dir / "control"),
     )
 CELERY_TIMEZONE = "UTC"
+
+# --- Inference ----------------------------------------------------------------------------
+# Checkpoints of registered models: trained by our own commands, never downloaded from a hub;
+# each is verified against the sha256 recorded in the registry before it is loaded.
+SAGITTAL_MODELS_DIR = Path(env_str("SAGITTAL_MODELS_DIR", str(VAR_DIR / "models")))
+# A running job writes a heartbeat this often; one silent for INFERENCE_STALE_AFTER_SECONDS is
+# presumed lost with its worker and retried (or failed after INFERENCE_MAX_ATTEMPTS claims).
+INFERENCE_HEARTBEAT_SECONDS = env_int("INFERENCE_HEARTBEAT_SECONDS", 10)
+INFERENCE_STALE_AFTER_SECONDS = env_int("INFERENCE_STALE_AFTER_SECONDS", 120)
+INFERENCE_MAX_ATTEMPTS = env_int("INFERENCE_MAX_ATTEMPTS", 3)
+# torch threads per worker process (0: torch's default, one per core).
+INFERENCE_TORCH_THREADS = env_int("INFERENCE_TORCH_THREADS", 0)
+CELERY_BEAT_SCHEDULE = {
+    "inference-reap-stale-jobs": {"task": "inference.reap_stale_jobs", "schedule": 60.0},
+}
 
 # --- Demo -----------------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "sagittal-demo")
