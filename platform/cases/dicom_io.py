@@ -91,21 +91,31 @@ def parse_instance(data: bytes) -> ParsedInstance:
         raise DicomRejected("file is larger than the 1 GiB limit")
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=False)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError) as exc:
+    except InvalidDicomError as exc:
         raise DicomRejected(f"not a readable DICOM Part-10 file: {exc}") from exc
+    except Exception as exc:
+        # Untrusted bytes: whatever pydicom raises on them (struct errors, unknown VRs, ...)
+        # means the file cannot be read, never a server error.
+        raise DicomRejected(f"not a readable DICOM Part-10 file: {_short(exc)}") from exc
     try:
         return _validated(ds)
     except DicomRejected as exc:
         exc.sop_class_uid, exc.sop_instance_uid = _identifiers(ds)
         raise
-    except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
+    except Exception as exc:
         # pydicom reads values lazily: a malformed element surfaces here, not in dcmread.
         sop_class, sop_instance = _identifiers(ds)
         raise DicomRejected(
-            f"malformed attribute value: {exc}",
+            f"malformed attribute value: {_short(exc)}",
             sop_class_uid=sop_class,
             sop_instance_uid=sop_instance,
         ) from exc
+
+
+def _short(exc: Exception) -> str:
+    # pydicom appends whole tracebacks to some messages; the first line says what went wrong.
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0][:300]
 
 
 def _identifiers(ds: Dataset) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from pydicom.dataset import Dataset
 
 from accounts.models import User
@@ -37,7 +38,7 @@ from cases.models import (
     SeriesRole,
     Study,
 )
-from cases.storage import store_bytes
+from cases.storage import delete_stored, store_bytes
 
 
 class CaseError(ValueError):
@@ -152,10 +153,12 @@ def instance_ingest(
         )
     try:
         outcome = _ingest_parsed(parsed, data=data, actor=actor, case=case, role=role)
-    except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
-        # A value pydicom reads lazily may be malformed in a way validation did not touch; the
-        # file is refused, and the transaction around the index writes has rolled back.
-        outcome = IngestOutcome("rejected", reason=f"malformed attribute value: {exc}")
+    except Exception as exc:
+        # A value pydicom reads lazily may be malformed in a way validation did not touch
+        # (untrusted bytes: any exception type); the file is refused, and the transaction
+        # around the index writes has rolled back.
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        outcome = IngestOutcome("rejected", reason=f"malformed attribute value: {first_line}")
     return replace(outcome, **sent)
 
 
@@ -301,6 +304,70 @@ def case_create(
         },
     )
     return case
+
+
+_CASE_FIELDS = ("label", "region", "levels", "clinical_notes")
+
+
+@transaction.atomic
+def case_update(*, actor: User, case: Case, changes: dict[str, str]) -> Case:
+    """Change a case's label or clinical metadata, audited with before and after values."""
+    unknown = set(changes) - set(_CASE_FIELDS)
+    if unknown:
+        raise CaseError(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    label = changes.get("label")
+    if label is not None and Case.objects.filter(label=label).exclude(pk=case.pk).exists():
+        raise CaseError(f"a case labelled {label!r} exists")
+    before = {field: getattr(case, field) for field in changes}
+    for field, value in changes.items():
+        setattr(case, field, value)
+    case.save(update_fields=list(changes))
+    audit_event_record(actor=actor, verb="case.update", obj=case, before=before, after=changes)
+    return case
+
+
+def case_delete(*, actor: User, case: Case) -> None:
+    """Delete a case with its studies and images, audited; refused while a reader study uses it.
+
+    The pseudonym map stays: the same patient uploaded again gets the same pseudonym. Stored
+    files are removed once the deletion has committed.
+    """
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        studies = list(case.studies.all())
+        keys = list(
+            Instance.objects.filter(series__study__in=studies).values_list("storage_key", flat=True)
+        )
+        snapshot = {
+            "label": case.label,
+            "region": case.region,
+            "patient": case.patient.pseudonym,
+            "studies": sorted(study.study_instance_uid for study in studies),
+            "instances": len(keys),
+        }
+        try:
+            Study.objects.filter(pk__in=[study.pk for study in studies]).delete()
+            audit_event_record(actor=actor, verb="case.delete", obj=case, before=snapshot)
+            case.delete()
+        except ProtectedError as exc:
+            raise CaseError("the case is used by a reader study and cannot be deleted") from exc
+    transaction.on_commit(lambda: delete_stored(keys))
+
+
+@transaction.atomic
+def series_role_assign(*, actor: User, series: Series, role: SeriesRole) -> Series:
+    """Set what a series is (CT, MRI-T2, pseudo-MRI, ...), audited."""
+    series = Series.objects.select_for_update().get(pk=series.pk)
+    if role not in SeriesRole.values:
+        raise CaseError(f"unknown series role {role!r}")
+    before = {"role": series.role}
+    series.role = role
+    series.save(update_fields=["role"])
+    audit_event_record(
+        actor=actor, verb="series.role", obj=series, before=before, after={"role": role}
+    )
+    return series
 
 
 def _derived_instance_row_create(

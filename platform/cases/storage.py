@@ -8,6 +8,7 @@ cannot choose where it lands and the same bytes are stored once. The backend is 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
@@ -31,3 +32,10 @@ def store_bytes(data: bytes, *, prefix: str = "dicom") -> tuple[str, str]:
 
 def open_stored(key: str) -> File:
     return storages["default"].open(key, "rb")
+
+
+def delete_stored(keys: Iterable[str]) -> None:
+    """Remove stored files (after the rows that named them are gone); missing ones are fine."""
+    storage = storages["default"]
+    for key in keys:
+        storage.delete(key)

@@ -130,10 +130,12 @@ def upload_ingest(
         fileobj.seek(0)
         if is_zip(head):
             try:
-                with zipfile.ZipFile(fileobj) as archive:
-                    _zip_entries(archive, name=_display_name(name))
+                archive = zipfile.ZipFile(fileobj)
             except (zipfile.BadZipFile, OSError, ValueError):
-                pass  # reported per file below
+                archive = None  # reported per file below
+            if archive is not None:
+                with archive:
+                    _zip_entries(archive, name=_display_name(name))
             fileobj.seek(0)
 
     report: list[UploadItem] = []

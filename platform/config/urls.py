@@ -12,6 +12,8 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("cases.api_urls")),
+    path("cases/", include("cases.urls")),
     path("dicomweb/", include("cases.dicomweb_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
