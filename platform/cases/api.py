@@ -115,11 +115,12 @@ class CaseDetailOut(serializers.ModelSerializer[Case]):
         for item in series:
             by_study.setdefault(item.study_id, []).append(item)
         studies = case.studies.order_by("study_date", "study_instance_uid")
-        return StudyOut(studies, many=True, context={"series_by_study": by_study}).data  # type: ignore[return-value]
+        out = StudyOut(studies, many=True, context={"series_by_study": by_study})  # type: ignore[arg-type]
+        return out.data  # type: ignore[return-value]
 
 
 class CaseCreateIn(serializers.Serializer[Any]):
-    label = serializers.CharField(max_length=100)
+    label = serializers.CharField(max_length=100)  # type: ignore[assignment]
     region = serializers.ChoiceField(choices=Region.choices)
     levels = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
     clinical_notes = serializers.CharField(required=False, default="", allow_blank=True)
@@ -129,7 +130,7 @@ class CaseCreateIn(serializers.Serializer[Any]):
 
 
 class CaseUpdateIn(serializers.Serializer[Any]):
-    label = serializers.CharField(max_length=100, required=False)
+    label = serializers.CharField(max_length=100, required=False)  # type: ignore[assignment]
     region = serializers.ChoiceField(choices=Region.choices, required=False)
     levels = serializers.CharField(max_length=50, required=False, allow_blank=True)
     clinical_notes = serializers.CharField(required=False, allow_blank=True)

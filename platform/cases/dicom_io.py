@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import pydicom
 from pydicom.dataelem import RawDataElement
@@ -17,12 +18,21 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 from pydicom.uid import (
+    JPEG2000,
     CTImageStorage,
     EnhancedCTImageStorage,
     EnhancedMRImageStorage,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
     MRImageStorage,
+    RLELossless,
     SecondaryCaptureImageStorage,
     SegmentationStorage,
 )
@@ -37,9 +47,24 @@ ALLOWED_SOP_CLASSES = frozenset(
         SecondaryCaptureImageStorage,
     }
 )
-# Native (uncompressed) syntaxes: frames are served by byte offset. Compressed syntaxes come
-# with the DICOMweb work (cases issue).
-ALLOWED_TRANSFER_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+# Native syntaxes: frames are contiguous in the file, each served by one byte range.
+NATIVE_TRANSFER_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+# Compressed syntaxes PACS exports use: the encapsulated fragments of each frame are indexed at
+# ingest and served as stored (``transfer-syntax=*``) or decoded on request.
+COMPRESSED_TRANSFER_SYNTAXES = frozenset(
+    {
+        JPEGBaseline8Bit,
+        JPEGExtended12Bit,
+        JPEGLossless,
+        JPEGLosslessSV1,
+        JPEGLSLossless,
+        JPEGLSNearLossless,
+        JPEG2000Lossless,
+        JPEG2000,
+        RLELossless,
+    }
+)
+ALLOWED_TRANSFER_SYNTAXES = NATIVE_TRANSFER_SYNTAXES | COMPRESSED_TRANSFER_SYNTAXES
 
 MAX_ROWS = MAX_COLUMNS = 4096
 MAX_FRAMES = 4096
@@ -66,7 +91,8 @@ class ParsedInstance:
     rows: int | None
     columns: int | None
     number_of_frames: int
-    frame_length: int  # bytes per frame; 0 when the instance has no pixel data
+    frame_length: int  # bytes per native frame; 0 without pixel data or when encapsulated
+    encapsulated: bool = False
 
 
 def _expected_frame_length(ds: Dataset) -> tuple[int, int, int, int]:
@@ -148,6 +174,12 @@ def _validated(ds: Dataset) -> ParsedInstance:
         if isinstance(exc, DicomRejected):
             raise
         raise DicomRejected(f"image pixel description is incomplete: {exc}") from exc
+    if syntax in COMPRESSED_TRANSFER_SYNTAXES:
+        if ds.PixelData[:4] != _ITEM_TAG:
+            raise DicomRejected(
+                "the transfer syntax is compressed but the pixel data is not encapsulated"
+            )
+        return ParsedInstance(ds, syntax, rows, columns, frames, 0, encapsulated=True)
     expected_bytes = (frame_bits * frames + 7) // 8
     actual = len(ds.PixelData)
     # Pixel data is padded to an even length.
@@ -172,3 +204,79 @@ def pixel_data_offset(data: bytes) -> int | None:
     ds = pydicom.dcmread(io.BytesIO(data), defer_size=256)
     raw = ds._dict.get(Tag("PixelData"))  # a deferred (raw) element knows its file offset
     return int(raw.value_tell) if isinstance(raw, RawDataElement) else None
+
+
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0"
+Span = list[int]  # [offset, length] of one fragment in the stored file
+
+
+def frame_index(payload: bytes, parsed: ParsedInstance) -> tuple[list[int], list[Any]]:
+    """Where each frame's bytes lie in the serialized file, for serving frames without parsing.
+
+    Native frames: ``(offsets, lengths)`` of one contiguous range each. Encapsulated frames:
+    ``offsets`` of each frame's first fragment and, per frame, the list of ``[offset, length]``
+    spans of its fragments (one span per fragment; a frame split in fragments has several).
+    Instances without pixel data, or 1-bit frames packed across byte boundaries, have none.
+    """
+    if not (parsed.frame_length or parsed.encapsulated):
+        return [], []
+    start = pixel_data_offset(payload)
+    if start is None:
+        return [], []
+    if not parsed.encapsulated:
+        frames, length = parsed.number_of_frames, parsed.frame_length
+        return [start + index * length for index in range(frames)], [length] * frames
+    spans, offset_table = _fragments(payload, start)
+    grouped = _group_fragments(spans, offset_table, parsed.number_of_frames)
+    return [frame[0][0] for frame in grouped], grouped
+
+
+def _fragments(payload: bytes, start: int) -> tuple[list[Span], list[int]]:
+    """The fragments' spans after the Basic Offset Table, and that table's frame offsets."""
+    items: list[Span] = []
+    position = start
+    while True:
+        tag = payload[position : position + 4]
+        if tag == _SEQUENCE_DELIMITER:
+            break
+        if tag != _ITEM_TAG or position + 8 > len(payload):
+            raise DicomRejected("the encapsulated pixel data is malformed")
+        length = int.from_bytes(payload[position + 4 : position + 8], "little")
+        if position + 8 + length > len(payload):
+            raise DicomRejected("an encapsulated pixel data fragment runs past the end of file")
+        items.append([position + 8, length])
+        position += 8 + length
+    if not items:
+        raise DicomRejected("the encapsulated pixel data has no offset table item")
+    (table_offset, table_length), fragments = items[0], items[1:]
+    table = payload[table_offset : table_offset + table_length]
+    offsets = [int.from_bytes(table[i : i + 4], "little") for i in range(0, len(table), 4)]
+    return fragments, offsets
+
+
+def _group_fragments(spans: list[Span], offset_table: list[int], frames: int) -> list[list[Span]]:
+    if not spans:
+        raise DicomRejected("the encapsulated pixel data has no fragments")
+    if frames == 1:
+        return [spans]
+    if len(spans) == frames:
+        return [[span] for span in spans]
+    if len(offset_table) != frames:
+        raise DicomRejected(
+            f"{len(spans)} fragments for {frames} frames and no offset table to match them"
+        )
+    # Offsets in the table count from the first fragment's item tag.
+    first_item = spans[0][0] - 8
+    starts = [span[0] - 8 - first_item for span in spans]
+    grouped: list[list[Span]] = [[] for _ in range(frames)]
+    frame = -1
+    for relative, span in zip(starts, spans, strict=True):
+        while frame + 1 < frames and relative >= offset_table[frame + 1]:
+            frame += 1
+        if frame < 0:
+            raise DicomRejected("the offset table does not start at the first fragment")
+        grouped[frame].append(span)
+    if any(not group for group in grouped):
+        raise DicomRejected("the offset table names a frame without fragments")
+    return grouped

@@ -23,6 +23,7 @@ from cases import deidentify, dicom_json
 from cases.dicom_io import (
     DicomRejected,
     ParsedInstance,
+    frame_index,
     parse_instance,
     pixel_data_offset,
     serialize_instance,
@@ -153,6 +154,8 @@ def instance_ingest(
         )
     try:
         outcome = _ingest_parsed(parsed, data=data, actor=actor, case=case, role=role)
+    except DicomRejected as exc:
+        outcome = IngestOutcome("rejected", reason=str(exc))
     except Exception as exc:
         # A value pydicom reads lazily may be malformed in a way validation did not touch
         # (untrusted bytes: any exception type); the file is refused, and the transaction
@@ -199,7 +202,7 @@ def _ingest_parsed(
         )
 
     payload = serialize_instance(ds)
-    offset_in_file = pixel_data_offset(payload) if parsed.frame_length else None
+    frame_offsets, frame_lengths = frame_index(payload, parsed)
     _, key = store_bytes(payload)
     attributes = dicom_json.instance_json(ds)
     try:
@@ -236,8 +239,6 @@ def _ingest_parsed(
                     "attributes": dicom_json.select(attributes, dicom_json.SERIES_TAGS),
                 },
             )
-            frames = parsed.number_of_frames
-            indexed = offset_in_file is not None
             Instance.objects.create(
                 series=series,
                 sop_instance_uid=sop_uid,
@@ -248,11 +249,9 @@ def _ingest_parsed(
                 size_bytes=len(payload),
                 rows=parsed.rows,
                 columns=parsed.columns,
-                number_of_frames=frames,
-                frame_offsets=[offset_in_file + i * parsed.frame_length for i in range(frames)]
-                if offset_in_file is not None
-                else [],
-                frame_lengths=[parsed.frame_length] * frames if indexed else [],
+                number_of_frames=parsed.number_of_frames,
+                frame_offsets=frame_offsets,
+                frame_lengths=frame_lengths,
                 attributes=dicom_json.select(attributes, dicom_json.INSTANCE_TAGS),
                 metadata_json=dicom_json.dumps(attributes),
             )
