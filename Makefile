@@ -8,7 +8,7 @@ PORT ?= 8000
 # platform/ is a source root (see docs/architecture.md); Celery and gunicorn need it on the path.
 export PYTHONPATH := $(CURDIR)/platform:$(CURDIR)
 
-.PHONY: run test lint system-deps venv clean demo worker
+.PHONY: run test lint system-deps venv clean demo worker frontend frontend-check
 
 venv: $(STAMP)
 
@@ -42,6 +42,25 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DEBUG=1 $(PY) -m mypy platform readerstudy inference
+
+# The viewer bundle (frontend/static/viewer, cornerstone3D built by Vite) is committed, so
+# running the platform needs no Node; these targets need Node 20 and npm. `npm ci` refuses a
+# lockfile without other platforms' optional binaries (rollup, esbuild), which is what npm
+# writes behind a registry mirror carrying only this platform's; `npm install --no-save` then
+# installs the same locked versions without rewriting the lockfile.
+NPM_FLAGS := --no-audit --no-fund --loglevel=error
+frontend:
+	cd frontend && { npm ci $(NPM_FLAGS) 2>/dev/null || npm install --no-save $(NPM_FLAGS); }
+	cd frontend && npm run build
+
+# CI: the committed bundle must be exactly what the sources build (the build is deterministic).
+frontend-check: frontend
+	@changed="$$(git status --porcelain -- frontend/static/viewer frontend/package-lock.json)"; \
+	if [ -n "$$changed" ]; then \
+	  echo "$$changed"; \
+	  echo "frontend/static/viewer is stale: run 'make frontend' and commit the result" >&2; \
+	  exit 1; \
+	fi
 
 clean:
 	rm -rf var/test .pytest_cache .mypy_cache .ruff_cache

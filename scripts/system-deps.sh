@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs: dciodvfy (dicom3tools) validates the DICOM we write.
+# Debian packages the test suite needs: dciodvfy (dicom3tools) validates the DICOM we write;
+# chromium (with chromium-driver) runs the viewer's browser tests and bench/viewer.py.
 # Installs them when missing and we may (root); otherwise says what to install and fails.
 set -euo pipefail
 
-declare -A needed=([dciodvfy]=dicom3tools)
+declare -A needed=([dciodvfy]=dicom3tools [chromium]=chromium [chromedriver]=chromium-driver)
 missing=()
 for cmd in "${!needed[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")

@@ -10,6 +10,7 @@ the mixed image (CNR DC-LF ~ 7, DC-IVD ~ 10).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ def generate_lumbar_case(
     """
     first = _validate_levels(levels)
     names = LUMBAR_VERTEBRAE[first - 1 :]
-    grid = Grid.from_fov(
+    fov_grid = Grid.from_fov(
         shape, (_FOV_Z_PER_LEVEL_MM * len(levels), LUMBAR_FOV_XY_MM, LUMBAR_FOV_XY_MM)
     )
     rng = rng_for(seed, STREAM_ANATOMY)
@@ -181,7 +182,21 @@ def generate_lumbar_case(
         _L.DURAL_CANAL: rng.uniform(8, 17),
     }
     ct_noise_sd, mr_noise_sd = rng.uniform(6.0, 9.0), rng.uniform(12.0, 20.0)
+    # Drawn last so the draws above keep their values. Patients lie off the isocentre and
+    # dural sacs differ in calibre and sit off the midline of the bony canal: without this
+    # the canal would sit on the same voxels in every seed, and a segmentation model that
+    # learned only "where the canal usually is" would score well on held-out phantoms.
+    table_offset = rng.uniform([-20.0, -12.0], [20.0, 12.0])  # patient x, y in the FOV (mm)
+    sac = (sac[0] * rng.uniform(0.8, 1.15), sac[1] * rng.uniform(0.85, 1.15))
+    sac_dx = rng.uniform(-1.5, 1.5)
 
+    # Anatomy is painted in patient coordinates centred on the spine; the grid says where
+    # each voxel lies in them, so moving its origin moves the patient within the image.
+    grid = dataclasses.replace(
+        fov_grid,
+        x=fov_grid.x - np.float32(table_offset[0]),
+        y=fov_grid.y - np.float32(table_offset[1]),
+    )
     top_offset = body_h[0] + top_gap * disc_h[0]
     segments = stack_segments(names, body_h, disc_h, top_offset)
     herniate = has_hernia if herniation is None else herniation
@@ -191,7 +206,7 @@ def generate_lumbar_case(
     labels = np.full(grid.shape, _L.SOFT_TISSUE, dtype=np.uint8)
     paint_body_wall(grid, labels, lay, girth, subcut)
     paint_spine(grid, labels, lay, segments, canal, sp_len)
-    paint_canal(grid, labels, lay, segments, canal, sac)
+    paint_canal(grid, labels, lay, segments, canal, sac, sac_dx)
     if hernia_level is not None:
         paint_herniation(grid, labels, lay, segments, hernia_level, side, hernia_shape, sac)
 

@@ -154,6 +154,7 @@ def paint_canal(
     segments: tuple[Segment, ...],
     canal: tuple[float, float],
     sac: tuple[float, float],
+    sac_dx: float = 0.0,
 ) -> None:
     cax, cay = canal
     ccy = lay.back + cay
@@ -166,7 +167,10 @@ def paint_canal(
     labels[lf] = _L.LIGAMENTUM_FLAVUM
     sax, say = sac[0] * lay.sac_scale, np.minimum(sac[1] * lay.sac_scale, cay - 0.5)
     scy = lay.back + 0.8 + say
-    labels[ellipse(grid, 0.0, scy, sax, say)] = _L.DURAL_CANAL
+    # The sac may sit off the canal's midline, but never through its lateral wall.
+    room = np.maximum(cax - sax - 0.5, 0.0)
+    scx = np.clip(sac_dx, -room, room)
+    labels[ellipse(grid, scx, scy, sax, say)] = _L.DURAL_CANAL
     # Nerve-root sleeves: from the lateral sac, caudally and laterally out of the foramen
     # below each lumbar pedicle. Tubes are evaluated on their bounding boxes only.
     radius = max(2.4, 0.75 * grid.pixel_mm)
@@ -178,7 +182,11 @@ def paint_canal(
             np.clip(np.searchsorted(grid.depths, v.top_mm + 0.5 * v.height_mm), 0, len(scy) - 1)
         )
         for s in (-1.0, 1.0):
-            start = (v.top_mm + 0.5 * v.height_mm, float(scy[k]), s * (float(sax[k]) - 1.0))
+            start = (
+                v.top_mm + 0.5 * v.height_mm,
+                float(scy[k]),
+                float(scx[k]) + s * (float(sax[k]) - 1.0),
+            )
             end = (end_depth, float(lay.back[k]) - 1.0, s * (cax + 13.0))
             box_sl, inside = tube(grid, start, end, radius)
             sub = labels[box_sl]

@@ -7,17 +7,22 @@ loads its study through the permission-scoped selectors, so a study the user may
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.cache import patch_vary_headers
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from cases import dicom_json, frames, qido, selectors
+from cases import dicom_json, dicomweb_cache, frames, qido, selectors
 from cases.models import Instance, Series
 
 DICOM_JSON = "application/dicom+json"
@@ -40,9 +45,14 @@ def _error(status: int, message: str) -> HttpResponse:
     )
 
 
-def _accepts_multipart(request: Request, part_type: str) -> bool:
+def _accepts_multipart(request: HttpRequest | Request, part_type: str) -> bool:
     """Whether the Accept header allows multipart/related parts of ``part_type``, natively."""
-    accept = request.headers.get("Accept", "")
+    return _accept_allows(request.META.get("HTTP_ACCEPT", ""), part_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _accept_allows(accept: str, part_type: str) -> bool:
+    # A viewer sends the same Accept header with every frame request: parse it once.
     if not accept.strip():
         return True
     for media_range in accept.split(","):
@@ -207,19 +217,46 @@ class SearchInstances(DicomWebView):
         return _search_response(results, query)
 
 
-def _metadata_response(request: Request, texts: list[str]) -> HttpResponse:
-    return _json_response(dicom_json.with_base("[" + ",".join(texts) + "]", _base(request)))
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b")
+
+
+def _metadata_response(
+    request: Request, key: tuple[Any, ...], texts: Callable[[], list[str]]
+) -> HttpResponse:
+    """The metadata JSON of ``texts()``, gzipped when the client takes it, built once per key.
+
+    ``key`` must change whenever the answer would (see ``dicomweb_cache``); the request's base
+    URL is part of the cached key because bulk data URIs contain it.
+    """
+    base = _base(request)
+    cache_key = (*key, base)
+    body = dicomweb_cache.metadata_bodies.get(cache_key)
+    if body is None:
+        text = dicom_json.with_base("[" + ",".join(texts()) + "]", base)
+        body = dicomweb_cache.MetadataBody(text.encode())
+        dicomweb_cache.metadata_bodies.put(cache_key, body)
+    if not _ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+        response = HttpResponse(body.plain, content_type=DICOM_JSON)
+    else:
+        response = HttpResponse(body.gzipped, content_type=DICOM_JSON)
+        response["Content-Encoding"] = "gzip"
+    patch_vary_headers(response, ("Accept-Encoding",))
+    return response
 
 
 class StudyMetadata(DicomWebView):
     def get(self, request: Request, study_uid: str) -> HttpResponse:
         study = selectors.get_study_for_user(user=request.user, study_uid=study_uid)
-        texts = list(
-            Instance.objects.filter(series__study=study)
-            .order_by("series__series_number", "instance_number")
-            .values_list("metadata_json", flat=True)
+        instances = Instance.objects.filter(series__study=study)
+        return _metadata_response(
+            request,
+            ("study", study.pk, instances.count()),
+            lambda: list(
+                instances.order_by("series__series_number", "instance_number").values_list(
+                    "metadata_json", flat=True
+                )
+            ),
         )
-        return _metadata_response(request, texts)
 
 
 class SeriesMetadata(DicomWebView):
@@ -227,10 +264,14 @@ class SeriesMetadata(DicomWebView):
         series = selectors.get_series_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid
         )
-        texts = list(series.instances.order_by("instance_number").values_list(
-            "metadata_json", flat=True
-        ))  # fmt: skip
-        return _metadata_response(request, texts)
+        instances = Instance.objects.filter(series=series)
+        return _metadata_response(
+            request,
+            ("series", series.pk, instances.count()),
+            lambda: list(
+                instances.order_by("instance_number").values_list("metadata_json", flat=True)
+            ),
+        )
 
 
 class InstanceMetadata(DicomWebView):
@@ -238,31 +279,98 @@ class InstanceMetadata(DicomWebView):
         instance = selectors.get_instance_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
         )
-        return _metadata_response(request, [instance.metadata_json])
+        text = dicom_json.with_base("[" + instance.metadata_json + "]", _base(request))
+        return _json_response(text)
 
 
 _OCTET = f"application/octet-stream; transfer-syntax={frames.EXPLICIT_VR_LITTLE_ENDIAN}"
 
 
+def _frames_response(
+    request: HttpRequest, source: frames.FrameSource, frame_list: str
+) -> HttpResponse:
+    if not _accepts_multipart(request, "application/octet-stream"):
+        return _error(406, "frames are available as uncompressed application/octet-stream")
+    try:
+        numbers = frames.parse_frame_list(frame_list, number_of_frames=source.number_of_frames)
+        parts = frames.read_source_frames(source, numbers)
+    except frames.FrameError as exc:
+        return _error(400, str(exc))
+    return frames.multipart_response(parts, part_type=_OCTET)
+
+
 class InstanceFrames(DicomWebView):
+    """WADO-RS frames, the request a viewer makes hundreds of times a second.
+
+    The first request of a credential for a study goes the whole way (DRF authentication, the
+    permission-scoped selector); it leaves an access grant, and later requests with the same
+    credential for the same study are answered from the grant and the instance's cached frame
+    source without touching the database (see ``dicomweb_cache``).
+    """
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        granted = self._granted(request, **kwargs) if request.method == "GET" else None
+        return granted or super().dispatch(request, *args, **kwargs)
+
+    def _granted(
+        self,
+        request: HttpRequest,
+        *,
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        frame_list: str,
+    ) -> HttpResponse | None:
+        """The answer from a grant, or None to take the full path (which then decides)."""
+        digest = dicomweb_cache.credential_digest(request)
+        if digest is None or not dicomweb_cache.grant_valid(digest, study_uid):
+            return None
+        source = _granted_frame_source(study_uid, series_uid, sop_uid)
+        if source is None:
+            return None
+        try:
+            response = _frames_response(request, source, frame_list)
+        except FileNotFoundError:
+            # The study was deleted after the grant: the full path answers 404.
+            dicomweb_cache.frame_sources.pop((study_uid, series_uid, sop_uid))
+            return None
+        for name, value in self.default_response_headers.items():  # as DRF adds them
+            response[name] = value
+        return response
+
     def get(
         self, request: Request, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
     ) -> HttpResponse:
         instance = selectors.get_instance_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
         )
-        if not _accepts_multipart(request, "application/octet-stream"):
-            return _error(406, "frames are available as uncompressed application/octet-stream")
-        try:
-            numbers = frames.parse_frame_list(
-                frame_list, number_of_frames=instance.number_of_frames
+        source = frames.frame_source(instance)
+        dicomweb_cache.frame_sources.put((study_uid, series_uid, sop_uid), source)
+        dicomweb_cache.grant_record(request, study_uid)
+        return _frames_response(request, source, frame_list)
+
+
+def _granted_frame_source(
+    study_uid: str, series_uid: str, sop_uid: str
+) -> frames.FrameSource | None:
+    """The frame source of an instance in a study the caller holds a grant for."""
+    key = (study_uid, series_uid, sop_uid)
+    source = dicomweb_cache.frame_sources.get(key)
+    if source is None:
+        row = (
+            Instance.objects.filter(
+                series__study__study_instance_uid=study_uid,
+                series__series_instance_uid=series_uid,
+                sop_instance_uid=sop_uid,
             )
-            body, content_type = frames.multipart_related(
-                frames.read_frames(instance, numbers), part_type=_OCTET
-            )
-        except frames.FrameError as exc:
-            return _error(400, str(exc))
-        return HttpResponse(body, content_type=content_type)
+            .values_list("storage_key", "frame_offsets", "frame_lengths", "number_of_frames")
+            .first()
+        )
+        if row is None:
+            return None
+        source = frames.source_from_values(*row)
+        dicomweb_cache.frame_sources.put(key, source)
+    return source
 
 
 class InstanceBulkData(DicomWebView):
@@ -290,24 +398,23 @@ class RetrieveInstance(DicomWebView):
         if not _accepts_multipart(request, "application/dicom"):
             return _error(406, "instances are available as application/dicom")
         part_type = f"application/dicom; transfer-syntax={instance.transfer_syntax_uid}"
-        body, content_type = frames.multipart_related(
-            [frames.read_file(instance)], part_type=part_type
-        )
-        return HttpResponse(body, content_type=content_type)
+        return frames.multipart_response([frames.read_file(instance)], part_type=part_type)
 
 
 class RetrieveSeries(DicomWebView):
-    def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponse:
+    def get(self, request: Request, study_uid: str, series_uid: str) -> HttpResponseBase:
         series = selectors.get_series_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid
         )
         if not _accepts_multipart(request, "application/dicom"):
             return _error(406, "instances are available as application/dicom")
-        instances = list(series.instances.order_by("instance_number"))
-        body, content_type = frames.multipart_related(
-            (frames.read_file(instance) for instance in instances), part_type="application/dicom"
+        keys = list(
+            series.instances.order_by("instance_number").values_list("storage_key", flat=True)
         )
-        return HttpResponse(body, content_type=content_type)
+        # A series can be gigabytes: files are read one at a time while the answer streams.
+        return frames.multipart_streaming_response(
+            (frames.read_stored(key) for key in keys), part_type="application/dicom"
+        )
 
 
 class RenderedFrame(DicomWebView):

@@ -15,17 +15,18 @@ def test_demo_creates_users_and_cases_once(client: Client) -> None:
     counts = (User.objects.count(), Case.objects.count(), Instance.objects.count())
     events = AuditEvent.objects.count()
 
-    assert set(User.objects.values_list("username", flat=True)) == {
-        "admin", "coordinator", "reader-a", "reader-b", "surgeon",
-    }  # fmt: skip
+    # The five logins of the README; other demo users (simulated readers) are labelled as such.
+    assert {"admin", "coordinator", "reader-a", "reader-b", "surgeon"} <= set(
+        User.objects.values_list("username", flat=True)
+    )
     assert Case.objects.filter(region="cervical").count() >= 7
     assert Case.objects.filter(region="lumbar").count() >= 5
     for case in Case.objects.filter(region="cervical"):
         roles = set(Series.objects.filter(study__case=case).values_list("role", flat=True))
-        assert roles == {SeriesRole.CT, SeriesRole.MRI_T2}
+        assert roles >= {SeriesRole.CT, SeriesRole.MRI_T2}
     for case in Case.objects.filter(region="lumbar"):
         roles = set(Series.objects.filter(study__case=case).values_list("role", flat=True))
-        assert roles == {SeriesRole.DECT_MIXED, SeriesRole.MRM, SeriesRole.NCCTM_MASK}
+        assert roles >= {SeriesRole.DECT_MIXED, SeriesRole.MRM, SeriesRole.NCCTM_MASK}
 
     call_command("demo")  # the second run creates nothing
     assert (User.objects.count(), Case.objects.count(), Instance.objects.count()) == counts

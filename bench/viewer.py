@@ -1,0 +1,335 @@
+"""Viewer speed in headless Chromium, as issue 4 asks: a 200-slice 512 x 512 CT served by the
+platform, from navigation to the first rendered slice, to all slices loaded, and the scroll
+frame rate over cached slices.
+
+The platform runs as in production (``scripts/serve-prod.sh``: gunicorn gthread workers,
+``DEBUG=0``, static files collected and served by WhiteNoise with their manifest hashes) on
+loopback, against a fresh SQLite database under the work directory (``--database-url`` for
+PostgreSQL). Chromium is Debian's, with software WebGL (SwiftShader), as in the browser tests.
+Every round opens the case viewer in a fresh browser context (cold HTTP and image caches) with
+one CT viewport, records the viewer's own events (``sagittal:ready`` after the first slice is
+painted, ``sagittal:loaded`` when every slice is decoded) against the navigation start, then
+steps through all cached slices as fast as they render.
+
+Run: ``PYTHONPATH=platform:. .venv/bin/python bench/viewer.py`` (``--help``: rounds, size,
+workers); prints a table and writes ``bench/results/viewer.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_HERE = Path(__file__).resolve().parent
+# Run as a script, Python puts bench/ first on sys.path, where bench/statistics.py shadows the
+# standard library's module (hence numpy for medians below): keep the repository's roots only.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+REPO = _HERE.parent
+RESULTS = _HERE / "results" / "viewer.json"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--use-gl=angle",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+    "--disable-dev-shm-usage",
+]
+TARGETS = {"first_image_s": 0.5, "all_slices_s": 1.5}
+
+_SETUP = """
+import sys
+from django.test import Client
+from accounts.roles import Role
+from accounts.services import user_create
+from cases.models import Region, Study
+from cases.services import case_create
+user = user_create(actor=None, username="bench-viewer", password="{password}",
+                   roles=[Role.COORDINATOR])
+case = case_create(actor=None, label="BENCH-VIEWER", region=Region.CERVICAL,
+                   studies=Study.objects.all())
+client = Client()
+client.force_login(user)
+print(case.pk, client.cookies["sessionid"].value)
+"""
+
+# Recorded in the page before any script runs: the viewer's events against navigation start.
+_INIT_SCRIPT = """
+window.__bench = { rendered: 0 };
+document.addEventListener("sagittal:ready", () => {
+  window.__bench.ready ??= performance.now();
+}, true);
+document.addEventListener("sagittal:loaded", () => {
+  window.__bench.loaded ??= performance.now();
+}, true);
+document.addEventListener("CORNERSTONE_IMAGE_RENDERED", () => {
+  window.__bench.rendered += 1;
+}, true);
+"""
+
+# Step through every cached slice, each one waited for until it is painted.
+_SCROLL_JS = """
+async (viewportId) => {
+  const viewer = window.sagittalCaseViewer;
+  const { sliceIndex, numberOfSlices } = viewer.getState().viewports
+    .find((v) => v.id === viewportId);
+  const order = [...Array(numberOfSlices).keys()].filter((i) => i !== sliceIndex);
+  const start = performance.now();
+  for (const i of order) {
+    const painted = new Promise((resolve) => document.addEventListener(
+      "CORNERSTONE_IMAGE_RENDERED", resolve, { once: true, capture: true }));
+    await viewer.setSlice(viewportId, i);
+    await painted;
+  }
+  return order.length / ((performance.now() - start) / 1000);
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(command: list[str], env: dict[str, str], what: str) -> str:
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def generate_series(out_dir: Path, slices: int, size: int) -> list[Path]:
+    """A cervical phantom CT, ``slices`` x ``size`` x ``size``, 16-bit."""
+    from inference.phantoms import generate_cervical_case
+    from inference.phantoms.cases import CERVICAL_CT
+    from inference.phantoms.dicom_writer import write_ct_series
+    from inference.phantoms.study import StudyInfo
+
+    phantom = generate_cervical_case(seed=11, shape=(slices, size, size))
+    study = StudyInfo.synthetic(
+        seed=11,
+        patient_name="BENCH^VIEWER^CT",
+        patient_id="BENCH-VIEWER",
+        body_part="CSPINE",
+        study_description="Viewer benchmark cervical spine CT",
+        uid_namespace=f"bench-viewer/{slices}/{size}",
+    )
+    return write_ct_series(
+        phantom.ct_hu,
+        out_dir,
+        study=study,
+        spacing_mm=phantom.spacing_mm,
+        series_number=2,
+        series_description="C-Spine Axial Br64",
+        params=CERVICAL_CT,
+    )
+
+
+@contextmanager
+def platform_server(args: argparse.Namespace, workdir: Path) -> Iterator[dict[str, Any]]:
+    """The platform as in production, loaded with one CT case; yields its URL and session."""
+    port = _free_port()
+    var = workdir / "var"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO / 'platform'}:{REPO}",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DEIDENTIFICATION_SECRET": "bench-" + secrets.token_urlsafe(32),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Plain HTTP on loopback: in production TLS ends at the proxy in front.
+        "SECURE_SSL_REDIRECT": "0",
+        "SAGITTAL_VAR_DIR": str(var),
+        "STATIC_ROOT": str(workdir / "static"),
+        "SAGITTAL_BIND": f"127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+    }
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+    if args.workers:
+        env["SAGITTAL_WEB_WORKERS"] = str(args.workers)
+    if args.threads:
+        env["SAGITTAL_WEB_THREADS"] = str(args.threads)
+    python = sys.executable
+    files = generate_series(workdir / "dicom", args.slices, args.size)
+    _run([python, "manage.py", "migrate", "--noinput"], env, "migrate")
+    _run([python, "manage.py", "collectstatic", "--noinput"], env, "collectstatic")
+    _run([python, "manage.py", "import_dicom", str(workdir / "dicom")], env, "import_dicom")
+    setup = _SETUP.format(password=secrets.token_urlsafe())
+    output = _run([python, "manage.py", "shell", "-c", setup], env, "creating the case")
+    case_id, session = output.split()[-2:]
+    log = (workdir / "gunicorn.log").open("wb")
+    server = subprocess.Popen(
+        ["bash", str(REPO / "scripts" / "serve-prod.sh")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                login = f"{url}/accounts/login/"  # http on loopback, built here
+                with urllib.request.urlopen(login, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start; see {workdir / 'gunicorn.log'}")
+            time.sleep(0.3)
+        yield {"url": url, "case_id": case_id, "session": session, "instances": len(files)}
+    finally:
+        os.killpg(server.pid, 15)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+        log.close()
+
+
+def measure(server: dict[str, Any], rounds: int) -> list[dict[str, Any]]:
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        for index in range(rounds):
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.add_cookies(
+                [
+                    {
+                        "name": "sessionid",
+                        "value": server["session"],
+                        "domain": "127.0.0.1",
+                        "path": "/",
+                    }
+                ]
+            )
+            context.add_init_script(_INIT_SCRIPT)
+            page = context.new_page()
+            requests: list[str] = []
+            page.on("request", lambda request, seen=requests: seen.append(request.url))
+            page.goto(f"{server['url']}/viewer/cases/{server['case_id']}/")
+            page.wait_for_function("window.__bench.ready && window.__bench.loaded", timeout=120_000)
+            timing = page.evaluate("window.__bench")
+            scroll_fps = page.evaluate(_SCROLL_JS, "v1")
+            frames = sum("/frames/" in url for url in requests)
+            results.append(
+                {
+                    "round": index + 1,
+                    "first_image_s": timing["ready"] / 1000,
+                    "all_slices_s": timing["loaded"] / 1000,
+                    "scroll_fps": scroll_fps,
+                    "frame_requests": frames,
+                    "requests": len(requests),
+                }
+            )
+            context.close()
+        browser.close()
+    return results
+
+
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for key in ("first_image_s", "all_slices_s", "scroll_fps"):
+        values = [item[key] for item in rounds]
+        summary[key] = {
+            "median": float(np.median(values)),
+            "min": min(values),
+            "max": max(values),
+        }
+    # The first round also pays for the server's cold caches (page cache, workers' imports).
+    warm = rounds[1:] or rounds
+    summary["warm_first_image_s_median"] = float(np.median([i["first_image_s"] for i in warm]))
+    summary["warm_all_slices_s_median"] = float(np.median([i["all_slices_s"] for i in warm]))
+    return summary
+
+
+def print_table(results: dict[str, Any]) -> None:
+    summary = results["summary"]
+    print()
+    print(f"Viewer: {results['series']}, {results['server']}, {results['browser']}")
+    print(f"{'figure':32} {'median':>9} {'min':>9} {'max':>9} {'target':>9}")
+    rows = [
+        ("first rendered slice (s)", "first_image_s", TARGETS["first_image_s"]),
+        ("all slices loaded (s)", "all_slices_s", TARGETS["all_slices_s"]),
+        ("scroll over cached slices (fps)", "scroll_fps", None),
+    ]
+    for label, key, target in rows:
+        figure = summary[key]
+        shown = f"<= {target:g}" if target is not None else ""
+        print(
+            f"{label:32} {figure['median']:9.3f} {figure['min']:9.3f} {figure['max']:9.3f} "
+            f"{shown:>9}"
+        )
+    print(f"rounds: {len(results['rounds'])} (fresh browser context each)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--slices", type=int, default=200)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (serve-prod.sh default)")
+    parser.add_argument("--threads", type=int, help="threads per worker (serve-prod.sh default)")
+    parser.add_argument("--database-url", help="e.g. postgres://... (default: SQLite)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        parser.error(f"{CHROMIUM} is missing: run `make system-deps`")
+    workdir = Path(tempfile.mkdtemp(prefix="sagittal-bench-viewer-"))
+    try:
+        with platform_server(args, workdir) as server:
+            rounds = measure(server, args.rounds)
+        version = subprocess.run(
+            [CHROMIUM, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        results = {
+            "series": f"{args.slices} x {args.size} x {args.size} CT (16-bit, uncompressed)",
+            "server": "scripts/serve-prod.sh (gunicorn gthread, DEBUG=0, WhiteNoise)"
+            + (f", {args.workers} workers" if args.workers else ""),
+            "browser": f"{version} headless, SwiftShader WebGL",
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "targets": TARGETS,
+            "rounds": rounds,
+            "summary": summarize(rounds),
+        }
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2))
+        print_table(results)
+        print(f"wrote {RESULTS.relative_to(REPO)}")
+    finally:
+        if args.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+// Builds the viewer into ../frontend/static/viewer for Django's staticfiles: hashed file
+// names plus a manifest that the `viewer_assets` template tag reads. Everything the viewer
+// needs at run time (decode worker, codec WebAssembly) is emitted here and served from our
+// own origin; nothing is fetched from a CDN.
+import { createRequire } from "node:module";
+import { defineConfig, type Plugin } from "vite";
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The DICOM image loader locates its codec WebAssembly with
+ * `new URL("@cornerstonejs/codec-x/decodewasm", import.meta.url)`, a bare package specifier
+ * that Vite's asset handling does not resolve. Rewrite each into an explicit `?url` import so
+ * the .wasm file is emitted as a hashed asset next to the worker that loads it.
+ */
+function codecWasmUrls(): Plugin {
+  const pattern = /new URL\(\s*['"](@cornerstonejs\/codec-[\w-]+\/[\w-]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
+  return {
+    name: "sagittal-codec-wasm-urls",
+    enforce: "pre",
+    transform(code, id) {
+      if (!id.includes("@cornerstonejs/dicom-image-loader") || !pattern.test(code)) {
+        return null;
+      }
+      pattern.lastIndex = 0;
+      const imports: string[] = [];
+      const rewritten = code.replace(pattern, (_match, specifier: string) => {
+        const name = `__sagittalWasm${imports.length}`;
+        imports.push(`import ${name} from ${JSON.stringify(`${require.resolve(specifier)}?url`)};`);
+        return `new URL(${name}, import.meta.url)`;
+      });
+      return { code: `${imports.join("\n")}\n${rewritten}`, map: null };
+    },
+  };
+}
+
+export default defineConfig({
+  // Relative URLs: chunks, workers and assets find each other next to the importing module,
+  // whatever STATIC_URL (or ManifestStaticFilesStorage's extra hash) the deployment uses.
+  base: "./",
+  publicDir: false,
+  plugins: [codecWasmUrls()],
+  worker: {
+    format: "es",
+    plugins: () => [codecWasmUrls()],
+  },
+  build: {
+    outDir: "static/viewer",
+    emptyOutDir: true,
+    manifest: "manifest.json",
+    target: "es2022",
+    sourcemap: false,
+    // cornerstone3D and vtk.js are large; one lazily shared chunk is expected.
+    chunkSizeWarningLimit: 6000,
+    assetsInlineLimit: 0,
+    modulePreload: { polyfill: false },
+    rollupOptions: {
+      input: { viewer: "src/main.ts" },
+    },
+  },
+});

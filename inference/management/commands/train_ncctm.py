@@ -1,0 +1,107 @@
+"""``manage.py train_ncctm``: train, evaluate and register an NC-CTM segmentation model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from inference.errors import InferenceError
+from inference.management.commands._options import (
+    default_version,
+    float_tuple,
+    int_tuple,
+    output_dir,
+)
+from inference.models import DeviceRequirement, ModelTask
+from inference.services import model_version_register
+
+
+class Command(BaseCommand):
+    help = (
+        "Train the NC-CTM 3D U-Net (dural canal and nerve roots) on synthetic lumbar phantoms, "
+        "evaluate it on held-out phantoms (optionally with k-fold cross-validation and a "
+        "shuffled-label control), save a checksummed checkpoint with a metrics JSON and "
+        "register it as a model version."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        data = parser.add_argument_group("data")
+        data.add_argument("--phantoms", type=int, required=True, help="number of phantoms")
+        data.add_argument("--held-out", type=int, default=8, help="phantoms kept for testing")
+        data.add_argument("--folds", type=int, default=0, help="k-fold CV (0: none; protocol: 5)")
+        data.add_argument("--seed", type=int, default=0, help="first phantom seed")
+        data.add_argument("--shape", type=int_tuple, default=(32, 192, 192))
+        data.add_argument("--crop", type=int_tuple, default=(32, 128, 128))
+        data.add_argument("--control", action="store_true", help="also train on shuffled labels")
+        net = parser.add_argument_group("network and training")
+        net.add_argument("--iterations", type=int, default=2000)
+        net.add_argument("--channels", type=int_tuple, default=(16, 32, 64))
+        net.add_argument("--patch", type=int_tuple, default=(16, 64, 64))
+        net.add_argument("--spacing", type=float_tuple, default=(5.0, 0.9375, 0.9375))
+        net.add_argument("--batch-size", type=int, default=2)
+        net.add_argument("--learning-rate", type=float, default=3e-3)
+        net.add_argument("--threads", type=int, default=settings.INFERENCE_TORCH_THREADS)
+        reg = parser.add_argument_group("registration")
+        reg.add_argument("--name", default="ncctm-unet")
+        reg.add_argument("--model-version", dest="model_version", default=None)
+        reg.add_argument("--out", default=None, help="folder for checkpoint and metrics.json")
+        reg.add_argument("--device", choices=DeviceRequirement.values, default="cpu")
+        reg.add_argument("--activate", action="store_true")
+        reg.add_argument("--no-register", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from inference.common import limit_threads
+        from inference.ncctm import NCCTMConfig
+        from inference.training_runs import NCCTMPhantomRun, run_ncctm_on_phantoms
+
+        limit_threads(options["threads"])
+        channels = options["channels"]
+        try:
+            config = NCCTMConfig(
+                target_spacing=options["spacing"],
+                patch_size=options["patch"],
+                channels=channels,
+                strides=(2,) * (len(channels) - 1),
+                iterations=options["iterations"],
+                batch_size=options["batch_size"],
+                learning_rate=options["learning_rate"],
+                seed=options["seed"],
+            )
+            run = NCCTMPhantomRun(
+                phantoms=options["phantoms"],
+                held_out=options["held_out"],
+                folds=options["folds"],
+                control=options["control"],
+                shape=options["shape"],
+                crop=options["crop"],
+                seed=options["seed"],
+                config=config,
+            )
+        except (TypeError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        version = options["model_version"] or default_version()
+        out = output_dir("ncctm", options["name"], version, options["out"])
+        try:
+            outcome = run_ncctm_on_phantoms(run, out=out, say=self.stdout.write)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Checkpoint {outcome.checkpoint} sha256 {outcome.sha256}")
+        if options["no_register"]:
+            return
+        try:
+            model = model_version_register(
+                actor=None,
+                task=ModelTask.NCCTM,
+                name=options["name"],
+                version=version,
+                checkpoint=outcome.checkpoint,
+                device=options["device"],
+                description="Trained by manage.py train_ncctm on synthetic lumbar phantoms.",
+                activate=options["activate"],
+            )
+        except InferenceError as exc:
+            raise CommandError(str(exc)) from exc
+        state = "registered and activated" if model.is_active else "registered"
+        self.stdout.write(self.style.SUCCESS(f"{model} {state} (id {model.pk})"))

@@ -1,0 +1,164 @@
+"""A stored CT series as a volume for the models, with the checks a job's input needs.
+
+Files are read back from storage and parsed by ``cases.dicom_io`` (the one module that turns
+bytes into datasets); everything a model assumes about its input (a single-frame axial CT
+stack on a regular grid) is checked here, so that a wrong or corrupt series fails the job with
+a sentence a coordinator can act on instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, EnhancedCTImageStorage
+
+from cases.dicom_io import DicomRejected, parse_instance
+from cases.storage import open_stored
+from inference.errors import JobInputError
+
+if TYPE_CHECKING:  # the volume type and the output writers stay importable without Django
+    from cases.models import Series
+
+#: Relative tolerance on spacing and orientation differences between slices.
+_TOLERANCE = 1e-3
+#: The models need some through-plane context; fewer slices are not a CT volume.
+MIN_SLICES = 4
+
+
+class SeriesInputError(JobInputError):
+    """The series cannot be the input of a model; the message says why, for the user."""
+
+
+@dataclass(frozen=True, eq=False)
+class CTVolume:
+    """A CT series as a ``(z, y, x)`` HU volume, slice 0 cranial.
+
+    Attributes:
+        hu: Hounsfield units, float32.
+        spacing_mm: ``(dz, dy, dx)``; ``dz`` is measured between slice positions.
+        datasets: The source instances in the order of ``hu``'s slices (pixel data kept:
+            highdicom and the derived series reference them).
+    """
+
+    hu: npt.NDArray[np.float32]
+    spacing_mm: tuple[float, float, float]
+    datasets: list[Dataset]
+
+
+def _read(series: Series) -> list[Dataset]:
+    instances = list(series.instances.all())
+    if not instances:
+        raise SeriesInputError(f"series {series.series_instance_uid} has no instances")
+    datasets = []
+    for instance in instances:
+        try:
+            with open_stored(instance.storage_key) as stored:
+                data = bytes(stored.read())
+        except OSError as exc:
+            raise SeriesInputError(
+                f"the stored file of instance {instance.sop_instance_uid} cannot be read"
+            ) from exc
+        try:
+            datasets.append(parse_instance(data).dataset)
+        except DicomRejected as exc:
+            raise SeriesInputError(
+                f"instance {instance.sop_instance_uid} is corrupt: {exc}"
+            ) from exc
+    return datasets
+
+
+def _float_list(ds: Dataset, keyword: str) -> list[float]:
+    value = ds.get(keyword)
+    if value is None:
+        raise SeriesInputError(f"instance {ds.SOPInstanceUID} has no {keyword}")
+    return [float(v) for v in value]
+
+
+def _check_same(values: Sequence[Sequence[float]], what: str) -> None:
+    first = np.asarray(values[0])
+    for value in values[1:]:
+        if not np.allclose(value, first, rtol=_TOLERANCE, atol=_TOLERANCE):
+            raise SeriesInputError(f"the slices of the series differ in {what}")
+
+
+def load_ct_volume(series: Series, *, require_modality: str = "CT") -> CTVolume:
+    """Read a stored single-frame axial CT series into a HU volume.
+
+    Args:
+        series: The series (of any case; the caller checked permissions).
+        require_modality: The modality the model was trained on.
+
+    Returns:
+        The volume, cranial slice first, with its spacing and source datasets.
+
+    Raises:
+        SeriesInputError: If the series is not a CT, is corrupt, multi-frame, not axial,
+            irregularly spaced, or has too few slices.
+    """
+    if series.modality != require_modality:
+        raise SeriesInputError(
+            f"the model needs a {require_modality} series, but series "
+            f"{series.series_number or series.series_instance_uid} is {series.modality}"
+        )
+    datasets = _read(series)
+    for ds in datasets:
+        if str(ds.Modality) != require_modality:
+            raise SeriesInputError(
+                f"instance {ds.SOPInstanceUID} is {ds.Modality}, not {require_modality}"
+            )
+        if str(ds.SOPClassUID) == EnhancedCTImageStorage:
+            raise SeriesInputError("multi-frame (enhanced) CT is not supported as model input")
+        if str(ds.SOPClassUID) != CTImageStorage:
+            raise SeriesInputError(f"instance {ds.SOPInstanceUID} is not a CT image")
+        if "PixelData" not in ds:
+            raise SeriesInputError(f"instance {ds.SOPInstanceUID} has no pixel data")
+    if len(datasets) < MIN_SLICES:
+        raise SeriesInputError(
+            f"the series has {len(datasets)} slices; the models need at least {MIN_SLICES}"
+        )
+    orientation = [_float_list(ds, "ImageOrientationPatient") for ds in datasets]
+    _check_same(orientation, "orientation")
+    _check_same([_float_list(ds, "PixelSpacing") for ds in datasets], "pixel spacing")
+    _check_same([[float(ds.Rows), float(ds.Columns)] for ds in datasets], "matrix size")
+    row, column = np.asarray(orientation[0][:3]), np.asarray(orientation[0][3:])
+    normal = np.cross(row, column)
+    if abs(normal[2]) < 0.99:
+        raise SeriesInputError(
+            "the models work on axial slices; this series is not axial "
+            f"(ImageOrientationPatient {orientation[0]})"
+        )
+    # Cranial first: patient +z is superior, so sort by decreasing position along the normal
+    # oriented towards +z.
+    normal = normal if normal[2] > 0 else -normal
+    positions = [float(np.dot(_float_list(ds, "ImagePositionPatient"), normal)) for ds in datasets]
+    order = np.argsort(positions)[::-1]
+    datasets = [datasets[int(i)] for i in order]
+    steps = -np.diff(np.asarray(positions)[order])
+    if np.any(steps <= _TOLERANCE):
+        raise SeriesInputError("two slices of the series share one position")
+    if not np.allclose(steps, steps.mean(), rtol=0.01, atol=0.01):
+        raise SeriesInputError(
+            "the slices are not evenly spaced (missing slices?); "
+            f"gaps range from {steps.min():.2f} to {steps.max():.2f} mm"
+        )
+    spacing_y, spacing_x = _float_list(datasets[0], "PixelSpacing")
+    try:
+        hu = np.stack(
+            [
+                ds.pixel_array.astype(np.float32) * float(ds.get("RescaleSlope", 1) or 1)
+                + float(ds.get("RescaleIntercept", 0) or 0)
+                for ds in datasets
+            ]
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SeriesInputError(f"the pixel data cannot be decoded: {exc}") from exc
+    return CTVolume(
+        hu=hu,
+        spacing_mm=(float(steps.mean()), spacing_y, spacing_x),
+        datasets=datasets,
+    )

@@ -1,0 +1,120 @@
+"""Results of a study for its coordinators and admins: the page, the printable report, exports
+(XLSX, CSV ZIP) and the analysis as JSON; admins also export every study at once."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.text import slugify
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import is_admin
+from readerstudy import reports, selectors
+from readerstudy.models import ReaderStudy
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _download(content: bytes, *, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _filename(results: reports.Results, extension: str) -> str:
+    stamp = results.version.replace(":", "").replace("+0000", "Z")
+    return f"{slugify(results.study.title) or 'study'}-{stamp}.{extension}"
+
+
+def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, Any]:
+    reader = request.GET.get("reader", "")[:150]
+    session = request.GET.get("session", "")[:100]
+    rows = results.filtered(reader=reader, session=session)
+    reference_rows = [row for row in rows if row.comparison == "reference"]
+    accuracy = [row for row in reference_rows if row.statistic == "accuracy"]
+    kappas = [row for row in rows if row.statistic.startswith("kappa") or "Fleiss" in row.statistic]
+    confusions = [
+        (c, reports.confusion_plot(c))
+        for c in results.analysis.confusions
+        if (not reader or reader in c.reader) and (not session or session in c.sessions)
+    ][:24]
+    return {
+        "results": results,
+        "study": results.study,
+        "rows": rows,
+        "accuracy": accuracy,
+        "kappas": kappas,
+        "other_rows": [r for r in rows if r not in accuracy and r not in kappas],
+        "accuracy_plot": reports.accuracy_plot(accuracy),
+        "confusions": confusions,
+        "readers": results.data.readers,
+        "sessions": list(results.data.sessions.values()),
+        "reader": reader,
+        "session": session,
+    }
+
+
+@login_required
+def results_page(request: HttpRequest, study_id: str) -> HttpResponse:
+    study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
+    results = reports.study_results(study=study)
+    return render(request, "readerstudy/results.html", _page_context(request, results))
+
+
+@login_required
+def results_report(request: HttpRequest, study_id: str) -> HttpResponse:
+    """The printable report (print CSS; the browser prints or saves it as PDF)."""
+    study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
+    results = reports.study_results(study=study)
+    return render(request, "readerstudy/report.html", _page_context(request, results))
+
+
+@login_required
+def results_xlsx(request: HttpRequest, study_id: str) -> HttpResponse:
+    study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
+    results = reports.study_results(study=study)
+    return _download(
+        reports.workbook_bytes(results), content_type=XLSX, filename=_filename(results, "xlsx")
+    )
+
+
+@login_required
+def results_csv_zip(request: HttpRequest, study_id: str) -> HttpResponse:
+    study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
+    results = reports.study_results(study=study)
+    return _download(
+        reports.csv_zip_bytes(results),
+        content_type="application/zip",
+        filename=_filename(results, "zip"),
+    )
+
+
+@login_required
+def all_studies_export(request: HttpRequest) -> HttpResponse:
+    """Admins: every study's workbook in one ZIP."""
+    if not is_admin(request.user):
+        raise PermissionDenied("Only administrators export across studies.")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for study in ReaderStudy.objects.order_by("created_at"):
+            results = reports.study_results(study=study)
+            archive.writestr(_filename(results, "xlsx"), reports.workbook_bytes(results))
+    return _download(buffer.getvalue(), content_type="application/zip", filename="all-studies.zip")
+
+
+class StudyAnalysisApi(APIView):
+    """The study's analysis as JSON: every statistic row, comparative summaries, confusions."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, study_id: str) -> Response:
+        study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
+        return Response(reports.study_results(study=study).as_dict())

@@ -1,0 +1,10 @@
+"""Small helpers shared by the inference tests."""
+
+from __future__ import annotations
+
+from cases.models import Case, Series, SeriesRole
+
+
+def series_of(case: Case, role: SeriesRole) -> Series:
+    """The acquired (not derived) series of ``case`` with ``role``."""
+    return Series.objects.get(study__case=case, role=role, source_series__isnull=True)

@@ -1,0 +1,155 @@
+"""End to end in real Chromium: a reader reads a SLIC case, the surgeon an NC-CTM vs MRM case.
+
+The reader logs in, opens the workstation from the reading home, scrolls the viewer, answers
+every question type of the template, sees the computed total, submits, and the next case opens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from accounts.models import User
+from readerstudy.models import ReaderStudy, Reading
+from tests.conftest import PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+WAIT_MS = 90_000
+# Software WebGL: the viewer (cornerstone3D) renders without a GPU.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-gl=angle",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls (its
+    # final assertions) are synchronous and safe. Tests name this fixture last, so the
+    # database fixtures are set up before Playwright starts.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _page(browser: Browser) -> Page:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    # Software WebGL on a shared CI machine is slow; the limits are generous on purpose.
+    page.set_default_timeout(WAIT_MS)
+    return page
+
+
+def _login(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/$"))
+
+
+def _question(page: Page, key: str):  # type: ignore[no-untyped-def]
+    return page.locator(f'fieldset.question[data-key="{key}"]')
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_reader_a_reads_a_slic_case_end_to_end(
+    live_server,  # type: ignore[no-untyped-def]
+    slic_study: ReaderStudy,
+    reader_a: User,
+    browser: Browser,
+) -> None:
+    page = _page(browser)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    _login(page, live_server.url, reader_a.username)
+    page.goto(f"{live_server.url}/reading/")
+    page.get_by_role("link", name="Cervical spine trauma reading · Session 1").click()
+    page.wait_for_url(re.compile(r".*/cases/1/$"))
+    expect(page.locator("#ws-progress")).to_have_text("Case 1 of 3", timeout=WAIT_MS)
+    expect(page.locator("fieldset.question")).to_have_count(9, timeout=WAIT_MS)
+
+    # The viewer shows CT | MRI and scrolls with the mouse wheel.
+    info = page.locator('[data-viewport="viewport-1"] .sv-info')
+    expect(info).to_have_text(re.compile(r"Im \d+/8"), timeout=WAIT_MS)
+    expect(page.locator('[data-viewport="viewport-2"] .sv-label')).to_have_text(
+        "MRI", timeout=WAIT_MS
+    )
+    before = info.inner_text()
+    page.locator('[data-viewport="viewport-1"] .sv-viewport').hover()
+    for _ in range(3):
+        page.mouse.wheel(0, 120)
+    expect(info).not_to_have_text(before, timeout=WAIT_MS)
+
+    # Every question type of the template: yes/no, vertebral level range, ordinal, computed.
+    for key, answer in (
+        ("retropharyngeal_hematoma", "No"),
+        ("disc_injury", "Yes"),
+        ("cord_edema", "Yes"),
+        ("canal_stenosis", "No"),
+        ("interspinous_ligament_injury", "Yes"),
+    ):
+        _question(page, key).get_by_label(answer, exact=True).check()
+    _question(page, "sci_level").locator("select").nth(0).select_option("C4")
+    _question(page, "sci_level").locator("select").nth(1).select_option("C5")
+    _question(page, "slic_ct_morphology").get_by_label("2 — Burst fracture").check()
+    _question(page, "slic_mri_dlc").get_by_label("1 — Suspected injury").check()
+    expect(_question(page, "slic_total").locator("output")).to_have_text("3", timeout=WAIT_MS)
+    expect(page.locator("#ws-saved")).to_contain_text("Saved", timeout=WAIT_MS)
+
+    page.click("#ws-submit")
+    page.wait_for_url(re.compile(r".*/cases/2/$"))
+    expect(page.locator("#ws-progress")).to_have_text("Case 2 of 3", timeout=WAIT_MS)
+    expect(page.locator("fieldset.question")).to_have_count(9, timeout=WAIT_MS)
+
+    (reading,) = Reading.objects.filter(assignment__reader=reader_a, status="submitted")
+    assert reading.answers == {
+        "retropharyngeal_hematoma": False,
+        "disc_injury": True,
+        "cord_edema": True,
+        "sci_level": {"from": "C4", "to": "C5"},
+        "canal_stenosis": False,
+        "interspinous_ligament_injury": True,
+        "slic_ct_morphology": 2,
+        "slic_mri_dlc": 1,
+        "slic_total": 3,
+    }
+    assert not errors, errors
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_surgeon_answers_an_ncctm_case(
+    live_server,  # type: ignore[no-untyped-def]
+    ncctm_study: ReaderStudy,
+    surgeon: User,
+    browser: Browser,
+) -> None:
+    page = _page(browser)
+    _login(page, live_server.url, surgeon.username)
+    page.goto(f"{live_server.url}/reading/")
+    page.get_by_role("link", name=re.compile("Lumbar decompression planning images")).click()
+    page.wait_for_url(re.compile(r".*/cases/1/$"))
+    expect(page.locator("#ws-progress")).to_have_text("Case 1 of 2", timeout=WAIT_MS)
+    expect(page.locator('[data-viewport="viewport-1"] .sv-label')).to_have_text(
+        "A", timeout=WAIT_MS
+    )
+    expect(page.locator('[data-viewport="viewport-2"] .sv-label')).to_have_text(
+        "B", timeout=WAIT_MS
+    )
+    _question(page, "agreement_a").get_by_label("4 — Agree").check()
+    _question(page, "agreement_b").get_by_label("2 — Disagree").check()
+    _question(page, "closer").get_by_label("A is closer").check()
+    expect(page.locator("#ws-saved")).to_contain_text("Saved", timeout=WAIT_MS)
+    page.click("#ws-submit")
+    page.wait_for_url(re.compile(r".*/cases/2/$"))
+    expect(page.locator("#ws-progress")).to_have_text("Case 2 of 2", timeout=WAIT_MS)
+    (reading,) = Reading.objects.filter(assignment__reader=surgeon, status="submitted")
+    assert reading.answers == {"agreement_a": 4, "agreement_b": 2, "closer": "A"}
