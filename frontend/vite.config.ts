@@ -34,12 +34,34 @@ function codecWasmUrls(): Plugin {
   };
 }
 
+/**
+ * vtk.js's rendering profiles register the WebGPU backend next to WebGL; cornerstone3D renders
+ * with WebGL only, so the WebGPU profiles resolve to an empty module (a seventh of the page's
+ * script that would be parsed for nothing before the first image).
+ */
+function withoutWebGpu(): Plugin {
+  const empty = "\0sagittal-empty-module";
+  return {
+    name: "sagittal-without-webgpu",
+    enforce: "pre",
+    resolveId(source, importer) {
+      if (importer?.includes("@kitware/vtk.js") && /(^|\/)WebGPU\/Profiles\//.test(source)) {
+        return empty;
+      }
+      return null;
+    },
+    load(id) {
+      return id === empty ? "export {};" : null;
+    },
+  };
+}
+
 export default defineConfig({
   // Relative URLs: chunks, workers and assets find each other next to the importing module,
   // whatever STATIC_URL (or ManifestStaticFilesStorage's extra hash) the deployment uses.
   base: "./",
   publicDir: false,
-  plugins: [codecWasmUrls()],
+  plugins: [codecWasmUrls(), withoutWebGpu()],
   worker: {
     format: "es",
     plugins: () => [codecWasmUrls()],
@@ -56,6 +78,13 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     rollupOptions: {
       input: { viewer: "src/main.ts" },
+      output: {
+        // The lazily loaded tools chunk would otherwise be called "esm" after its folder.
+        chunkFileNames: (chunk) =>
+          chunk.facadeModuleId?.includes("@cornerstonejs/tools/")
+            ? "assets/tools-[hash].js"
+            : "assets/[name]-[hash].js",
+      },
     },
   },
 });

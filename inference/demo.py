@@ -94,7 +94,9 @@ def demo_inference_load(*, run_jobs: bool = True) -> DemoInferenceReport:
     report = DemoInferenceReport()
     models = demo_models_ensure(report=report)
     for task, prefix, role in DEMO_RUNS:
-        model = models[task]
+        model = models.get(task)
+        if model is None:
+            continue
         for case in Case.objects.filter(label__startswith=prefix).order_by("label"):
             series = Series.objects.filter(
                 study__case=case, role=role, source_series__isnull=True

@@ -440,11 +440,12 @@ def _job_claim(*, job_id: uuid.UUID | str) -> tuple[InferenceJob, int] | None:
             if lost and not _owner_lost(job, now):
                 return None
             if job.attempts >= job.max_attempts:
-                _job_fail_locked(
-                    job,
-                    now=now,
-                    reason=f"the worker running it was lost {job.attempts} times; giving up",
+                reason = (
+                    f"the worker running it was lost {job.attempts} times; giving up"
+                    if lost
+                    else f"no attempts left ({job.attempts} of {job.max_attempts} made)"
                 )
+                _job_fail_locked(job, now=now, reason=reason)
                 return None
             job.attempts += 1
             job.state = JobState.RUNNING

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Production web server: gunicorn serving config.wsgi with threaded workers (gthread).
+# Production web server: gunicorn with threaded workers (gthread) serving config.wsgi behind
+# cases.dicomweb_fast, which answers a viewer's repeated frame requests of a study that Django
+# has just allowed without running Django again (DICOMWEB_ACCESS_CACHE_SECONDS; see that module).
 #
 # gthread keeps HTTP/1.1 connections alive (the sync worker closes each one), which DICOMweb
 # viewers rely on when they fetch hundreds of frames; several processes spread the Python work
@@ -32,7 +34,7 @@ tmp_dir=/tmp
 
 # --no-control-socket: gunicorn's control socket has one default path per user, which several
 # servers on one host (a bench next to a dev server) would fight over.
-exec "$gunicorn" config.wsgi \
+exec "$gunicorn" 'cases.dicomweb_fast:wsgi_application()' \
   --chdir "$repo" \
   --config "$repo/scripts/gunicorn.conf.py" \
   --preload \

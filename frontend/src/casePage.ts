@@ -145,6 +145,7 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
   };
 
   // Thumbnails.
+  const thumbnails: Array<[HTMLImageElement, string]> = [];
   for (const item of items) {
     const card = node("button", "sc-series");
     card.type = "button";
@@ -156,7 +157,8 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
     // A binary SEG has no rendered frame: a placeholder instead of a failing request.
     if (item.thumbnail_url && item.modality !== "SEG") {
       const image = node("img", "sc-thumb");
-      image.src = item.thumbnail_url;
+      // Rendered on the server: requested once the viewer's first images are in.
+      thumbnails.push([image, item.thumbnail_url]);
       image.alt = "";
       image.loading = "lazy";
       image.draggable = false;
@@ -227,4 +229,7 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
   controls.append(layoutGroup, typeSelect, removeOverlay);
 
   await remount();
+  // remount() assigned it; TypeScript does not see assignments made inside closures.
+  await (viewer as SagittalViewer | null)?.ready;
+  for (const [image, url] of thumbnails) image.src = url;
 }

@@ -147,11 +147,23 @@ function seriesKey(series: Pick<SeriesData, "studyUid" | "seriesUid">): string {
  * Fetch a series' metadata once (WADO-RS), register every frame with the image loader's
  * metadata manager, and return image ids in display order.
  */
+/** The series' WADO-RS metadata; no cornerstone needed, so it can start before cornerstone. */
+export function fetchSeriesMetadata(
+  root: string,
+  studyUid: string,
+  seriesUid: string,
+  signal?: AbortSignal,
+): Promise<DicomJson[]> {
+  const base = `${absoluteRoot(root)}/studies/${studyUid}/series/${seriesUid}`;
+  return getJson(`${base}/metadata`, signal);
+}
+
 export async function loadSeries(
   root: string,
   studyUid: string,
   seriesUid: string,
   signal?: AbortSignal,
+  metadata?: Promise<DicomJson[]>,
 ): Promise<SeriesData> {
   const base = `${absoluteRoot(root)}/studies/${studyUid}/series/${seriesUid}`;
   // Count the user before the first await: a viewport that lets go of this series in the same
@@ -160,7 +172,7 @@ export async function loadSeries(
   users.set(key, (users.get(key) ?? 0) + 1);
   let fetched: DicomJson[];
   try {
-    fetched = await getJson(`${base}/metadata`, signal);
+    fetched = await (metadata ?? getJson(`${base}/metadata`, signal));
     if (!fetched.length) {
       throw new DicomWebError(`series ${seriesUid} has no instances`, 404);
     }

@@ -11,23 +11,15 @@ import {
   volumeLoader,
   type Types,
 } from "@cornerstonejs/core";
+import type { Types as ToolTypes } from "@cornerstonejs/tools";
 import {
-  AngleTool,
-  Enums as ToolEnums,
-  EllipticalROITool,
-  LengthTool,
-  PanTool,
-  RectangleROITool,
-  StackScrollTool,
-  ToolGroupManager,
-  TrackballRotateTool,
-  WindowLevelTool,
-  ZoomTool,
-  annotation as annotationApi,
-  segmentation,
-  type Types as ToolTypes,
-} from "@cornerstonejs/tools";
-import { type SeriesData, absoluteRoot, loadSeries, releaseSeries } from "./dicomweb";
+  type DicomJson,
+  type SeriesData,
+  absoluteRoot,
+  fetchSeriesMetadata,
+  loadSeries,
+  releaseSeries,
+} from "./dicomweb";
 import {
   type MeasurementDetail,
   TOOL_TO_MEASUREMENT,
@@ -43,7 +35,7 @@ import {
   autoWindow,
   isPresetName,
 } from "./presets";
-import { startRuntime } from "./runtime";
+import { type ToolsModule, loadTools, startRuntime, toolsListening } from "./runtime";
 import { SHORTCUTS, type Action, actionForKey, keyLabel } from "./shortcuts";
 import { SliceSync } from "./sync";
 
@@ -130,13 +122,9 @@ export interface SagittalViewer {
   destroy(): void;
 }
 
-const MANIPULATION_TOOLS = [WindowLevelTool.toolName, ZoomTool.toolName, PanTool.toolName];
-const ANNOTATION_TOOLS = [
-  LengthTool.toolName,
-  AngleTool.toolName,
-  EllipticalROITool.toolName,
-  RectangleROITool.toolName,
-];
+// Tool names (cornerstone's toolName): the tools module itself loads after the first image.
+const MANIPULATION_TOOLS = ["WindowLevel", "Zoom", "Pan"];
+const ANNOTATION_TOOLS = ["Length", "Angle", "EllipticalROI", "RectangleROI"];
 const TOOL_LABELS: Record<string, string> = {
   WindowLevel: "W/L",
   Zoom: "Zoom",
@@ -146,13 +134,15 @@ const TOOL_LABELS: Record<string, string> = {
   EllipticalROI: "Ellipse ROI",
   RectangleROI: "Rect ROI",
 };
-const { MouseBindings } = ToolEnums;
 /** Bindings a tool keeps whatever the left button does (PACS habits). */
-const BASE_BINDINGS: Record<string, ToolTypes.IToolBinding[]> = {
-  [ZoomTool.toolName]: [{ mouseButton: MouseBindings.Secondary }],
-  [PanTool.toolName]: [{ mouseButton: MouseBindings.Auxiliary }],
-  [StackScrollTool.toolName]: [{ mouseButton: MouseBindings.Wheel }],
-};
+function baseBindings(cst: ToolsModule): Record<string, ToolTypes.IToolBinding[]> {
+  const { MouseBindings } = cst.Enums;
+  return {
+    Zoom: [{ mouseButton: MouseBindings.Secondary }],
+    Pan: [{ mouseButton: MouseBindings.Auxiliary }],
+    StackScroll: [{ mouseButton: MouseBindings.Wheel }],
+  };
+}
 const OVERLAY_OPACITY = 0.5;
 const PAINT_TIMEOUT_MS = 2000;
 /** Mask colour in fused (MPR, 3D) viewports: amber, apart from bone and from the red labelmap. */
@@ -186,6 +176,8 @@ interface Overlay {
 
 interface Slot {
   spec: ViewportSpec;
+  /** The tools know this viewport's element (they listen for it, or were told). */
+  attached: boolean;
   type: ViewType;
   viewportId: string;
   cell: HTMLDivElement;
@@ -254,14 +246,25 @@ function capacity(layout: Layout): number {
 /** Mount a viewer into ``element``; see frontend/README.md for the contract. */
 export async function mount(element: HTMLElement, options: MountOptions): Promise<SagittalViewer> {
   validate(options);
-  await startRuntime();
   const root = absoluteRoot(options.dicomwebRoot ?? "/dicomweb");
+  // The metadata requests need no cornerstone: they run while it starts (WebGL checks, decode
+  // workers), which is on the way to the first image.
+  const early = new Map<string, Promise<DicomJson[]>>();
+  for (const spec of options.viewports) {
+    const key = `${spec.studyUid}/${spec.seriesUid}`;
+    if (!early.has(key)) {
+      const request = fetchSeriesMetadata(root, spec.studyUid, spec.seriesUid);
+      request.catch(() => undefined); // reported by the viewport that uses it
+      early.set(key, request);
+    }
+  }
+  await startRuntime();
   mountCounter += 1;
   const engineId = `sagittal-${mountCounter}`;
   const toolGroupId = `${engineId}-2d`;
   const toolGroup3dId = `${engineId}-3d`;
   let layout: Layout = options.layout ?? (options.viewports.length > 1 ? "1x2" : "1x1");
-  let activeTool: string = WindowLevelTool.toolName;
+  let activeTool = "WindowLevel";
   let activeSlot: Slot | null = null;
   let destroyed = false;
   const cleanups: Array<() => void> = [];
@@ -303,32 +306,14 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
 
   // --- cornerstone -------------------------------------------------------------------------
   const engine = new RenderingEngine(engineId);
-  const toolGroup = ToolGroupManager.createToolGroup(toolGroupId)!;
-  for (const name of [...MANIPULATION_TOOLS, StackScrollTool.toolName, ...ANNOTATION_TOOLS]) {
-    toolGroup.addTool(name);
-  }
-  for (const name of ANNOTATION_TOOLS) {
-    toolGroup.setToolPassive(name);
-  }
-  for (const [name, bindings] of Object.entries(BASE_BINDINGS)) {
-    toolGroup.setToolActive(name, { bindings });
-  }
-  toolGroup.setToolActive(WindowLevelTool.toolName, {
-    bindings: [{ mouseButton: MouseBindings.Primary }],
-  });
-  const toolGroup3d = ToolGroupManager.createToolGroup(toolGroup3dId)!;
-  toolGroup3d.addTool(TrackballRotateTool.toolName);
-  toolGroup3d.addTool(ZoomTool.toolName);
-  toolGroup3d.addTool(PanTool.toolName);
-  toolGroup3d.setToolActive(TrackballRotateTool.toolName, {
-    bindings: [{ mouseButton: MouseBindings.Primary }],
-  });
-  toolGroup3d.setToolActive(ZoomTool.toolName, {
-    bindings: [{ mouseButton: MouseBindings.Secondary }, { mouseButton: MouseBindings.Wheel }],
-  });
-  toolGroup3d.setToolActive(PanTool.toolName, {
-    bindings: [{ mouseButton: MouseBindings.Auxiliary }],
-  });
+  // The tools arrive after the first image (see runtime.ts); until then viewports show images
+  // and scroll with the keyboard, and tool choices wait.
+  let cst: ToolsModule | null = null;
+  let toolGroup: ToolTypes.IToolGroup | null = null;
+  let toolGroup3d: ToolTypes.IToolGroup | null = null;
+  let toolsReady: Promise<ToolsModule> = new Promise(() => undefined);
+  const groupOf = (slot: Slot): ToolTypes.IToolGroup | null =>
+    slot.type === "volume3d" ? toolGroup3d : toolGroup;
 
   const slots: Slot[] = [];
   const slotById = (id: string): Slot => {
@@ -488,8 +473,9 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     }
     if (slot.type !== "stack") {
       styleMaskActor(slot, overlay);
-    } else {
-      const type = ToolEnums.SegmentationRepresentations.Labelmap;
+    } else if (cst) {
+      const { segmentation } = cst;
+      const type = cst.Enums.SegmentationRepresentations.Labelmap;
       segmentation.config.style.setStyle(
         { viewportId: slot.viewportId, segmentationId: overlay.segmentationId, type },
         { fillAlpha: overlay.opacity, renderOutline: true, outlineOpacity: 1 },
@@ -510,7 +496,7 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
       return;
     }
     try {
-      segmentation.removeSegmentation(overlay.segmentationId);
+      cst?.segmentation.removeSegmentation(overlay.segmentationId);
     } catch {
       // Not registered yet (the overlay failed or was still loading): nothing to remove.
     }
@@ -573,8 +559,10 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     if (destroyed || slot.overlay !== overlay) {
       return;
     }
-    const type = ToolEnums.SegmentationRepresentations.Labelmap;
     if (slot.type === "stack") {
+      const { segmentation, Enums } = await toolsReady;
+      if (destroyed || slot.overlay !== overlay) return;
+      const type = Enums.SegmentationRepresentations.Labelmap;
       const images = imageLoader.createAndCacheDerivedLabelmapImages(slot.series.imageIds);
       overlay.labelmapImageIds = images.map((image) => image.imageId);
       images.forEach((image, i) => {
@@ -641,7 +629,16 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
   const loadSlot = async (slot: Slot): Promise<void> => {
     showMessage(slot, "Loading…");
     const { spec } = slot;
-    const series = await loadSeries(root, spec.studyUid, spec.seriesUid, slot.abort.signal);
+    const key = `${spec.studyUid}/${spec.seriesUid}`;
+    const prefetched = early.get(key);
+    early.delete(key); // used once: a later setViewport asks the server again
+    const series = await loadSeries(
+      root,
+      spec.studyUid,
+      spec.seriesUid,
+      slot.abort.signal,
+      prefetched,
+    );
     if (destroyed || slot.abort.signal.aborted) {
       void releaseSeries(series);
       return;
@@ -750,29 +747,23 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     ).detail;
     if (!annotation?.annotationUID) return;
     const uid = annotation.annotationUID;
-    if (event.type === ToolEnums.Events.ANNOTATION_REMOVED) {
+    if (!cst) return;
+    const { Events, ChangeTypes } = cst.Enums;
+    if (event.type === Events.ANNOTATION_REMOVED) {
       pending.delete(uid);
       if (emitted.has(uid)) emitMeasurement(annotation, "removed");
       return;
     }
     const fresh =
-      event.type === ToolEnums.Events.ANNOTATION_COMPLETED
+      event.type === Events.ANNOTATION_COMPLETED
         ? !annotation.invalidated
-        : changeType === ToolEnums.ChangeTypes.StatsUpdated;
-    if (event.type === ToolEnums.Events.ANNOTATION_COMPLETED) pending.add(uid);
+        : changeType === ChangeTypes.StatsUpdated;
+    if (event.type === Events.ANNOTATION_COMPLETED) pending.add(uid);
     if (!fresh || (!pending.has(uid) && !emitted.has(uid)) || !hasStatistics(annotation)) return;
     const first = !emitted.has(uid);
     pending.delete(uid);
     emitMeasurement(annotation, first ? "completed" : "modified");
   };
-  for (const name of [
-    ToolEnums.Events.ANNOTATION_COMPLETED,
-    ToolEnums.Events.ANNOTATION_MODIFIED,
-    ToolEnums.Events.ANNOTATION_REMOVED,
-  ]) {
-    eventTarget.addEventListener(name, onAnnotation);
-    cleanups.push(() => eventTarget.removeEventListener(name, onAnnotation));
-  }
 
   // --- building the viewports ----------------------------------------------------------------
   const buildSlot = (spec: ViewportSpec): Slot => {
@@ -789,6 +780,7 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     cell.append(host, label, info, message);
     const slot: Slot = {
       spec,
+      attached: false,
       type,
       viewportId: `${engineId}-${spec.id}`,
       cell,
@@ -835,14 +827,16 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
         background: [0, 0, 0] as Types.Point3,
       },
     });
-    (slot.type === "volume3d" ? toolGroup3d : toolGroup).addViewport(slot.viewportId, engineId);
+    // Enabled after the tools started: they saw the element appear and set it up themselves.
+    slot.attached = toolsListening();
+    if (slot.attached) groupOf(slot)?.addViewport(slot.viewportId, engineId);
   };
 
   const release = (slot: Slot): void => {
     slot.abort.abort();
     removeOverlay(slot);
     try {
-      (slot.type === "volume3d" ? toolGroup3d : toolGroup).removeViewports(engineId, slot.viewportId);
+      groupOf(slot)?.removeViewports(engineId, slot.viewportId);
     } catch {
       // Tool groups tolerate viewports that were never added; nothing else to undo here.
     }
@@ -860,12 +854,15 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     rootEl.focus({ preventScroll: true });
   };
 
-  const place = (): void => {
+  const arrange = (): void => {
     grid.className = `sv-grid sv-layout-${layout}`;
     const visible = capacity(layout);
     slots.forEach((slot, i) => {
       slot.cell.hidden = i >= visible;
     });
+  };
+  const place = (): void => {
+    arrange();
     engine.resize(true, true);
   };
 
@@ -877,14 +874,26 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     slots.push(slot);
     grid.append(slot.cell);
   }
-  place();
+  // Cells are laid out before their viewports are enabled, which sizes the canvases once.
+  arrange();
   for (const slot of slots) enable(slot);
   activate(slots[0]);
 
+  // Resizing WebGL canvases is costly: once per frame at most, and only when the grid's size
+  // differs from the one the viewports were last sized for.
+  const sizeOf = (): string => `${grid.clientWidth}x${grid.clientHeight}`;
+  let sizedFor = sizeOf();
+  let resizeFrame = 0;
   const resizeObserver = new ResizeObserver(() => {
-    if (!destroyed) engine.resize(true, true);
+    if (sizeOf() === sizedFor) return;
+    sizedFor = sizeOf();
+    cancelAnimationFrame(resizeFrame);
+    resizeFrame = requestAnimationFrame(() => {
+      if (!destroyed) engine.resize(true, true);
+    });
   });
   resizeObserver.observe(grid);
+  cleanups.push(() => cancelAnimationFrame(resizeFrame));
   cleanups.push(() => resizeObserver.disconnect());
 
   // --- toolbar, help, keys -------------------------------------------------------------------
@@ -894,8 +903,10 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
       throw new Error(`unknown tool ${JSON.stringify(name)}`);
     }
     if (name === activeTool) return;
-    toolGroup.setToolPassive(activeTool);
-    toolGroup.setToolActive(name, { bindings: [{ mouseButton: MouseBindings.Primary }] });
+    if (toolGroup && cst) {
+      toolGroup.setToolPassive(activeTool);
+      toolGroup.setToolActive(name, { bindings: [{ mouseButton: cst.Enums.MouseBindings.Primary }] });
+    }
     activeTool = name;
     for (const [tool, button] of toolButtons) button.classList.toggle("sv-on", tool === name);
   };
@@ -1047,8 +1058,8 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
       case "overlay-more": return setOverlayOpacity((activeSlot?.overlay?.opacity ?? OVERLAY_OPACITY) + 0.1);
       case "overlay-less": return setOverlayOpacity((activeSlot?.overlay?.opacity ?? OVERLAY_OPACITY) - 0.1);
       case "delete-measurement": {
-        for (const selected of annotationApi.selection.getAnnotationsSelected() ?? []) {
-          annotationApi.state.removeAnnotation(selected);
+        for (const selected of cst?.annotation.selection.getAnnotationsSelected() ?? []) {
+          cst?.annotation.state.removeAnnotation(selected);
         }
         for (const target of slots) if (target.ready) viewportOf(target).render();
         return;
@@ -1073,6 +1084,53 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
   };
   rootEl.addEventListener("keydown", onKey);
 
+  // --- tools ---------------------------------------------------------------------------------
+  const setupTools = (module: ToolsModule): void => {
+    cst = module;
+    const { MouseBindings, Events } = module.Enums;
+    const group = module.ToolGroupManager.createToolGroup(toolGroupId)!;
+    for (const name of [...MANIPULATION_TOOLS, "StackScroll", ...ANNOTATION_TOOLS]) {
+      group.addTool(name);
+    }
+    for (const name of ANNOTATION_TOOLS) group.setToolPassive(name);
+    for (const [name, bindings] of Object.entries(baseBindings(module))) {
+      group.setToolActive(name, { bindings });
+    }
+    group.setToolActive(activeTool, { bindings: [{ mouseButton: MouseBindings.Primary }] });
+    const group3d = module.ToolGroupManager.createToolGroup(toolGroup3dId)!;
+    group3d.addTool("TrackballRotate");
+    group3d.addTool("Zoom");
+    group3d.addTool("Pan");
+    group3d.setToolActive("TrackballRotate", { bindings: [{ mouseButton: MouseBindings.Primary }] });
+    group3d.setToolActive("Zoom", {
+      bindings: [{ mouseButton: MouseBindings.Secondary }, { mouseButton: MouseBindings.Wheel }],
+    });
+    group3d.setToolActive("Pan", { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+    toolGroup = group;
+    toolGroup3d = group3d;
+    for (const slot of slots) {
+      if (!slot.attached) {
+        // Enabled before the tools listened: hand them the element as the event would have.
+        module.store.addEnabledElement(
+          new CustomEvent("sagittal:attach", {
+            detail: { element: slot.host, viewportId: slot.viewportId, renderingEngineId: engineId },
+          }) as never,
+        );
+        slot.attached = true;
+      }
+      groupOf(slot)?.addViewport(slot.viewportId, engineId);
+    }
+    for (const name of [
+      Events.ANNOTATION_COMPLETED,
+      Events.ANNOTATION_MODIFIED,
+      Events.ANNOTATION_REMOVED,
+    ]) {
+      eventTarget.addEventListener(name, onAnnotation);
+      cleanups.push(() => eventTarget.removeEventListener(name, onAnnotation));
+    }
+    dispatch("tools", {});
+  };
+
   // --- load ----------------------------------------------------------------------------------
   const ready = Promise.all(slots.map(startSlot)).then(() => {
     if (!destroyed) {
@@ -1080,6 +1138,14 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
         viewports: slots.map((slot) => ({ id: slot.spec.id, error: slot.error })),
       });
     }
+  });
+  // Parsing the tools would compete with the first image for the main thread: load them after.
+  toolsReady = ready.then(loadTools).then((module) => {
+    if (!destroyed) setupTools(module);
+    return module;
+  });
+  toolsReady.catch((error: unknown) => {
+    dispatch("error", { viewportId: null, message: `the reading tools failed to load: ${error}` });
   });
 
   const viewer: SagittalViewer = {
@@ -1178,14 +1244,14 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
       destroyed = true;
       for (const cleanup of cleanups) cleanup();
       const frames = new Set(slots.map((slot) => slot.series?.frameOfReferenceUid).filter(Boolean));
-      for (const annotation of annotationApi.state.getAllAnnotations()) {
+      for (const annotation of cst?.annotation.state.getAllAnnotations() ?? []) {
         if (frames.has(annotation.metadata?.FrameOfReferenceUID) && annotation.annotationUID) {
-          annotationApi.state.removeAnnotation(annotation.annotationUID);
+          cst?.annotation.state.removeAnnotation(annotation.annotationUID);
         }
       }
       for (const slot of slots) release(slot);
-      ToolGroupManager.destroyToolGroup(toolGroupId);
-      ToolGroupManager.destroyToolGroup(toolGroup3dId);
+      if (toolGroup) cst?.ToolGroupManager.destroyToolGroup(toolGroupId);
+      if (toolGroup3d) cst?.ToolGroupManager.destroyToolGroup(toolGroup3dId);
       engine.destroy();
       element.replaceChildren();
     },

@@ -283,60 +283,39 @@ class InstanceMetadata(DicomWebView):
         return _json_response(text)
 
 
-_OCTET = f"application/octet-stream; transfer-syntax={frames.EXPLICIT_VR_LITTLE_ENDIAN}"
+_OCTET = frames.OCTET_STREAM_PART
 
 
 def _frames_response(
-    request: HttpRequest, source: frames.FrameSource, frame_list: str
+    request: HttpRequest | Request, source: frames.FrameSource, frame_list: str
 ) -> HttpResponse:
-    if not _accepts_multipart(request, "application/octet-stream"):
-        return _error(406, "frames are available as uncompressed application/octet-stream")
+    part_type = frames.frame_part_type(
+        request.META.get("HTTP_ACCEPT", ""), source.transfer_syntax_uid
+    )
+    if part_type is None:
+        if source.compressed:
+            message = (
+                f"frames of this instance are sent as stored ({source.transfer_syntax_uid}): "
+                'accept multipart/related; type="application/octet-stream"; transfer-syntax=*'
+            )
+        else:
+            message = "frames are available as uncompressed application/octet-stream"
+        return _error(406, message)
     try:
         numbers = frames.parse_frame_list(frame_list, number_of_frames=source.number_of_frames)
         parts = frames.read_source_frames(source, numbers)
     except frames.FrameError as exc:
         return _error(400, str(exc))
-    return frames.multipart_response(parts, part_type=_OCTET)
+    return frames.multipart_response(parts, part_type=part_type)
 
 
 class InstanceFrames(DicomWebView):
     """WADO-RS frames, the request a viewer makes hundreds of times a second.
 
-    The first request of a credential for a study goes the whole way (DRF authentication, the
-    permission-scoped selector); it leaves an access grant, and later requests with the same
-    credential for the same study are answered from the grant and the instance's cached frame
-    source without touching the database (see ``dicomweb_cache``).
+    Every request here is checked in full (authentication, the permission-scoped selector). It
+    leaves the instance's frame source in ``dicomweb_cache``, from which the production server's
+    WSGI layer (``dicomweb_fast``) answers the same credentials' next frame requests of the study.
     """
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        granted = self._granted(request, **kwargs) if request.method == "GET" else None
-        return granted or super().dispatch(request, *args, **kwargs)
-
-    def _granted(
-        self,
-        request: HttpRequest,
-        *,
-        study_uid: str,
-        series_uid: str,
-        sop_uid: str,
-        frame_list: str,
-    ) -> HttpResponse | None:
-        """The answer from a grant, or None to take the full path (which then decides)."""
-        digest = dicomweb_cache.credential_digest(request)
-        if digest is None or not dicomweb_cache.grant_valid(digest, study_uid):
-            return None
-        source = _granted_frame_source(study_uid, series_uid, sop_uid)
-        if source is None:
-            return None
-        try:
-            response = _frames_response(request, source, frame_list)
-        except FileNotFoundError:
-            # The study was deleted after the grant: the full path answers 404.
-            dicomweb_cache.frame_sources.pop((study_uid, series_uid, sop_uid))
-            return None
-        for name, value in self.default_response_headers.items():  # as DRF adds them
-            response[name] = value
-        return response
 
     def get(
         self, request: Request, study_uid: str, series_uid: str, sop_uid: str, frame_list: str
@@ -346,31 +325,7 @@ class InstanceFrames(DicomWebView):
         )
         source = frames.frame_source(instance)
         dicomweb_cache.frame_sources.put((study_uid, series_uid, sop_uid), source)
-        dicomweb_cache.grant_record(request, study_uid)
         return _frames_response(request, source, frame_list)
-
-
-def _granted_frame_source(
-    study_uid: str, series_uid: str, sop_uid: str
-) -> frames.FrameSource | None:
-    """The frame source of an instance in a study the caller holds a grant for."""
-    key = (study_uid, series_uid, sop_uid)
-    source = dicomweb_cache.frame_sources.get(key)
-    if source is None:
-        row = (
-            Instance.objects.filter(
-                series__study__study_instance_uid=study_uid,
-                series__series_instance_uid=series_uid,
-                sop_instance_uid=sop_uid,
-            )
-            .values_list("storage_key", "frame_offsets", "frame_lengths", "number_of_frames")
-            .first()
-        )
-        if row is None:
-            return None
-        source = frames.source_from_values(*row)
-        dicomweb_cache.frame_sources.put(key, source)
-    return source
 
 
 class InstanceBulkData(DicomWebView):

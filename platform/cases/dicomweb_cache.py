@@ -1,18 +1,12 @@
-"""What DICOMweb reads keep in memory between requests, and for how long.
+"""What DICOMweb reads keep in memory between requests, per worker process.
 
-A viewer scrolling a CT asks for hundreds of frames a second with the same credentials, for the
-same study. Three things make those requests cheap, each held per worker process (nothing is
-shared between processes, so nothing needs invalidation messages):
+Nothing is shared between processes, so nothing needs invalidation messages:
 
-- Access grants: after the full check (authentication, then the permission-scoped selector)
-  allowed a credential to read a study, further reads of that study with the same credential
-  (the same ``Authorization`` header and session cookie) are allowed for
-  ``DICOMWEB_ACCESS_CACHE_SECONDS`` without asking the database again. Every request is still
-  checked against its own study and credential; what is cached is the answer, for seconds: a
-  revoked role or token takes effect on a worker within that time. ``0`` turns grants off.
-  Credentials are kept only as SHA-256 digests.
+- Access grants (used by ``dicomweb_fast``): a request context (credentials, host, scheme,
+  Accept) whose frame request of a study Django answered 200, for
+  ``DICOMWEB_ACCESS_CACHE_SECONDS``.
 - Frame sources: where an instance's frames lie in its stored file. Stored instances never
-  change, and a deleted study takes its grants' answers with it once they expire.
+  change; a deleted study's files are deleted too, and a grant never outlives its seconds.
 - Metadata bodies: the series and study metadata JSON (and its gzip) for a given base URL,
   keyed by the number of instances they hold: instances are only ever added to a series (or
   removed with their whole study), so a new count means new instances and a new entry.
@@ -21,16 +15,10 @@ shared between processes, so nothing needs invalidation messages):
 from __future__ import annotations
 
 import gzip
-import hashlib
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
-
-from django.conf import settings
-from django.http import HttpRequest
-from rest_framework.request import Request
+from typing import Generic, NamedTuple, TypeVar
 
 from cases.frames import FrameSource
 
@@ -84,8 +72,14 @@ class BoundedCache(Generic[V]):
             self._total = 0
 
 
-# Deadline (time.monotonic) of each (credential digest, study UID) grant.
-_grants: BoundedCache[float] = BoundedCache(max_entries=20_000)
+class Grant(NamedTuple):
+    """A request context's passed access check for one study (see ``dicomweb_fast``)."""
+
+    deadline: float  # time.monotonic()
+    headers: tuple[tuple[str, str], ...]  # what Django's answer carried besides its body
+
+
+grants: BoundedCache[Grant] = BoundedCache(max_entries=20_000)
 frame_sources: BoundedCache[FrameSource] = BoundedCache(max_entries=100_000)
 
 
@@ -107,39 +101,8 @@ metadata_bodies: BoundedCache[MetadataBody] = BoundedCache(
 )
 
 
-def _grant_seconds() -> float:
-    return float(getattr(settings, "DICOMWEB_ACCESS_CACHE_SECONDS", 5))
-
-
-def credential_digest(request: HttpRequest | Request) -> str | None:
-    """What identifies the request's credentials (None for a request that has none)."""
-    authorization = request.META.get("HTTP_AUTHORIZATION", "")
-    session = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
-    if not authorization and not session:
-        return None
-    return hashlib.sha256(f"{authorization}\0{session}".encode()).hexdigest()
-
-
-def grant_valid(digest: str, study_uid: str) -> bool:
-    deadline = _grants.get((digest, study_uid))
-    if deadline is None:
-        return False
-    if deadline < time.monotonic():
-        _grants.pop((digest, study_uid))
-        return False
-    return True
-
-
-def grant_record(request: HttpRequest | Request, study_uid: str) -> None:
-    """Remember that the request's credentials passed the full check for ``study_uid``."""
-    seconds = _grant_seconds()
-    digest = credential_digest(request)
-    if seconds > 0 and digest is not None:
-        _grants.put((digest, study_uid), time.monotonic() + seconds)
-
-
 def clear() -> None:
     """Forget everything (tests, and after bulk changes made outside the services)."""
-    _grants.clear()
+    grants.clear()
     frame_sources.clear()
     metadata_bodies.clear()

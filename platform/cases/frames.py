@@ -1,30 +1,56 @@
 """Reading stored pixel data by byte offset, and multipart/related bodies for DICOMweb.
 
-A frame request reads exactly the frame's bytes with one ``pread`` on the stored file (no
-dataset parsing, no seek-and-read through a file object), and the multipart body is sent as
-three chunks (part header, frame, closing boundary) instead of being copied into one buffer.
-Storage backends without local paths (S3) are read through Django's storage API instead.
+A frame request reads exactly the frame's bytes with one ``pread`` per span on the stored file
+(no dataset parsing), and the multipart body is sent as a few chunks (part header, frame,
+closing boundary) instead of being copied into one buffer. Storage backends without local
+paths (S3) are read through Django's storage API instead.
+
+Frames are sent as stored, never transcoded: uncompressed ones as ``application/octet-stream``
+with the Explicit VR Little Endian syntax, compressed ones (each frame the concatenation of its
+encapsulated fragments) as ``application/octet-stream`` or their own media type, with the
+stored syntax in the part's ``transfer-syntax`` parameter, when the Accept header allows that.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.core.files.storage import storages
 from django.http import HttpResponse, StreamingHttpResponse
 from PIL import Image
+from pydicom import pixels as pixels_module
 
-from cases.models import Instance
 from cases.storage import open_stored
 
+if TYPE_CHECKING:  # importable before Django is set up (the WSGI fast path imports it early)
+    from cases.models import Instance
+
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+# The part type of uncompressed frames and bulk data, as stored (native little endian).
+OCTET_STREAM_PART = f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
+# Media types of compressed pixel data (PS3.18 Table 8.7.3-2), by transfer syntax.
+COMPRESSED_MEDIA_TYPES = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51": "image/jpeg",  # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57": "image/jpeg",  # JPEG Lossless (Process 14)
+    "1.2.840.10008.1.2.4.70": "image/jpeg",  # JPEG Lossless, First-Order Prediction
+    "1.2.840.10008.1.2.4.80": "image/jls",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81": "image/jls",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90": "image/jp2",  # JPEG 2000 Lossless Only
+    "1.2.840.10008.1.2.4.91": "image/jp2",  # JPEG 2000
+    "1.2.840.10008.1.2.5": "image/x-dicom-rle",  # RLE Lossless
+}
+
+Span = tuple[int, int]  # (offset, length) in the stored file
 
 
 class FrameError(ValueError):
@@ -33,16 +59,24 @@ class FrameError(ValueError):
 
 @dataclass(frozen=True)
 class FrameSource:
-    """Where an instance's frames lie: its stored file and each frame's offset and length.
+    """Where an instance's frames lie: its stored file and, per frame, the spans of its bytes.
 
-    Stored instances never change (the file is content-addressed and written once), so a
-    source can be kept in memory for as long as the instance exists.
+    An uncompressed frame is one span; a compressed frame is one span per fragment. Stored
+    instances never change (the file is content-addressed and written once), so a source can be
+    kept in memory for as long as the instance exists.
     """
 
     storage_key: str
-    offsets: tuple[int, ...]
-    lengths: tuple[int, ...]
+    frames: tuple[tuple[Span, ...], ...]
     number_of_frames: int
+    transfer_syntax_uid: str
+
+    @property
+    def compressed(self) -> bool:
+        return self.transfer_syntax_uid not in (
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            IMPLICIT_VR_LITTLE_ENDIAN,
+        )
 
 
 def frame_source(instance: Instance) -> FrameSource:
@@ -51,14 +85,29 @@ def frame_source(instance: Instance) -> FrameSource:
         instance.frame_offsets,
         instance.frame_lengths,
         instance.number_of_frames,
+        instance.transfer_syntax_uid,
     )
 
 
 def source_from_values(
-    storage_key: str, offsets: Sequence[int], lengths: Sequence[int], number_of_frames: int
+    storage_key: str,
+    offsets: Sequence[int],
+    lengths: Sequence[Any],
+    number_of_frames: int,
+    transfer_syntax_uid: str,
 ) -> FrameSource:
-    """A source from the columns of an Instance row (for ``values_list`` queries)."""
-    return FrameSource(storage_key, tuple(offsets or ()), tuple(lengths or ()), number_of_frames)
+    """A source from the columns of an Instance row (see ``dicom_io.frame_index``).
+
+    ``lengths`` holds each uncompressed frame's length, or each compressed frame's list of
+    ``[offset, length]`` fragment spans.
+    """
+    spans: list[tuple[Span, ...]] = []
+    for offset, length in zip(offsets or (), lengths or (), strict=False):
+        if isinstance(length, int):
+            spans.append(((int(offset), length),))
+        else:
+            spans.append(tuple((int(start), int(size)) for start, size in length))
+    return FrameSource(storage_key, tuple(spans), number_of_frames, transfer_syntax_uid)
 
 
 def parse_frame_list(text: str, *, number_of_frames: int) -> list[int]:
@@ -70,6 +119,43 @@ def parse_frame_list(text: str, *, number_of_frames: int) -> list[int]:
     if not frames or any(not 1 <= frame <= number_of_frames for frame in frames):
         raise FrameError(f"frames must be between 1 and {number_of_frames}")
     return frames
+
+
+@functools.lru_cache(maxsize=512)
+def frame_part_type(accept: str, transfer_syntax_uid: str) -> str | None:
+    """The Content-Type of each frame part, or None when ``accept`` rules the stored form out.
+
+    A viewer sends the same Accept header with every frame request: it is parsed once.
+    """
+    native = transfer_syntax_uid in (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
+    syntax = EXPLICIT_VR_LITTLE_ENDIAN if native else transfer_syntax_uid
+    media = "application/octet-stream" if native else COMPRESSED_MEDIA_TYPES.get(syntax)
+    if media is None:
+        return None
+    own = f"{media}; transfer-syntax={syntax}"
+    octet = f"application/octet-stream; transfer-syntax={syntax}"
+    if not accept.strip():
+        return own
+    for media_range in accept.split(","):
+        pieces = [piece.strip() for piece in media_range.split(";")]
+        kind = pieces[0].lower()
+        params = {
+            name.strip().lower(): value.strip().strip('"')
+            for name, _, value in (piece.partition("=") for piece in pieces[1:])
+        }
+        if kind in ("*/*", "multipart/*"):
+            return own
+        if kind != "multipart/related":
+            continue
+        wanted = params.get("type", "application/octet-stream").lower()
+        asked = params.get("transfer-syntax")
+        if wanted in ("application/octet-stream", "*/*") and (
+            asked in ("*", syntax) or (asked is None and native)
+        ):
+            return octet
+        if wanted == media and asked in (None, "*", syntax):
+            return own
+    return None
 
 
 def _local_path(storage_key: str) -> str | None:
@@ -102,27 +188,31 @@ def _read_ranges(storage_key: str, ranges: Iterable[tuple[int, int]]) -> list[by
 
 
 def read_source_frames(source: FrameSource, frames: Sequence[int]) -> list[bytes]:
-    """The raw bytes of the requested 1-based frames, each read by offset."""
-    if not source.offsets:
+    """The bytes of the requested 1-based frames (a compressed frame's fragments joined)."""
+    if not source.frames:
         raise FrameError("this instance has no frames that can be served")
-    return _read_ranges(
-        source.storage_key,
-        [(source.offsets[frame - 1], source.lengths[frame - 1]) for frame in frames],
-    )
+    wanted = [source.frames[frame - 1] for frame in frames]
+    pieces = iter(_read_ranges(source.storage_key, [span for spans in wanted for span in spans]))
+    return [
+        next(pieces) if len(spans) == 1 else b"".join(next(pieces) for _ in spans)
+        for spans in wanted
+    ]
 
 
 def read_frames(instance: Instance, frames: Sequence[int]) -> list[bytes]:
-    """The raw bytes of the requested 1-based frames, read by offset from the stored file."""
+    """The bytes of the requested 1-based frames, read by offset from the stored file."""
     return read_source_frames(frame_source(instance), frames)
 
 
 def read_pixel_data(instance: Instance) -> bytes:
-    """All frames' pixel data, contiguous as stored."""
-    if not instance.frame_offsets:
+    """All frames' pixel data: contiguous as stored, or every compressed frame's bytes joined."""
+    source = frame_source(instance)
+    if not source.frames:
         raise FrameError("this instance has no pixel data that can be served")
-    start = instance.frame_offsets[0]
-    length = instance.frame_offsets[-1] + instance.frame_lengths[-1] - start
-    (data,) = _read_ranges(instance.storage_key, [(start, length)])
+    if source.compressed:
+        return b"".join(read_source_frames(source, range(1, len(source.frames) + 1)))
+    (start, _), (last, length) = source.frames[0][0], source.frames[-1][0]
+    (data,) = _read_ranges(instance.storage_key, [(start, last + length - start)])
     return data
 
 
@@ -152,7 +242,8 @@ def _multipart_stream(parts: Iterable[bytes], *, part_type: str, boundary: str) 
     yield f"--{boundary}--\r\n".encode() if first else f"\r\n--{boundary}--\r\n".encode()
 
 
-def _multipart_chunks(parts: Iterable[bytes], *, part_type: str) -> tuple[list[bytes], str]:
+def multipart_chunks(parts: Iterable[bytes], *, part_type: str) -> tuple[list[bytes], str]:
+    """``parts`` as multipart/related byte strings, not joined; and the Content-Type value."""
     boundary = secrets.token_hex(16)
     chunks = list(_multipart_stream(parts, part_type=part_type, boundary=boundary))
     return chunks, _content_type(part_type, boundary)
@@ -160,7 +251,7 @@ def _multipart_chunks(parts: Iterable[bytes], *, part_type: str) -> tuple[list[b
 
 def multipart_related(parts: Iterable[bytes], *, part_type: str) -> tuple[bytes, str]:
     """Encode ``parts`` as multipart/related; return (body, Content-Type header value)."""
-    chunks, content_type = _multipart_chunks(parts, part_type=part_type)
+    chunks, content_type = multipart_chunks(parts, part_type=part_type)
     return b"".join(chunks), content_type
 
 
@@ -179,7 +270,7 @@ class _ChunkedResponse(HttpResponse):
 
 def multipart_response(parts: Iterable[bytes], *, part_type: str) -> HttpResponse:
     """A 200 response with ``parts`` as a multipart/related body."""
-    chunks, content_type = _multipart_chunks(parts, part_type=part_type)
+    chunks, content_type = multipart_chunks(parts, part_type=part_type)
     return _ChunkedResponse(chunks, content_type=content_type)
 
 
@@ -207,10 +298,15 @@ def render_png(instance: Instance, frame: int, *, size: int | None = None) -> by
     samples = int(_attr(meta, "00280002", 1))
     if bits not in (8, 16) or samples != 1:
         raise FrameError("only 8- and 16-bit grayscale frames can be rendered")
-    (data,) = read_frames(instance, [frame])
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-    rows, columns = instance.rows or 0, instance.columns or 0
-    pixels = np.frombuffer(data, dtype=dtype).reshape(rows, columns).astype(np.float32)
+    source = frame_source(instance)
+    if source.compressed:
+        stored = pixels_module.pixel_array(io.BytesIO(read_file(instance)), index=frame - 1)
+        pixels = np.asarray(stored, dtype=np.float32)
+    else:
+        (data,) = read_source_frames(source, [frame])
+        dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+        rows, columns = instance.rows or 0, instance.columns or 0
+        pixels = np.frombuffer(data, dtype=dtype).reshape(rows, columns).astype(np.float32)
     pixels = pixels * _attr(meta, "00281053", 1.0) + _attr(meta, "00281052", 0.0)
     if "00281050" in meta and "00281051" in meta:
         center, width = _attr(meta, "00281050", 0), max(_attr(meta, "00281051", 1), 1.0)

@@ -171,8 +171,9 @@ SAGITTAL_ZIP_MAX_ENTRIES = env_int("SAGITTAL_ZIP_MAX_ENTRIES", 10_000)
 SAGITTAL_ZIP_MAX_UNCOMPRESSED_BYTES = env_int(
     "SAGITTAL_ZIP_MAX_UNCOMPRESSED_BYTES", 4 * 1024 * 1024 * 1024
 )
-# DICOMweb frame reads: how long a worker trusts a credential's passed access check for one
-# study before asking the database again (0: check every request fully); see dicomweb_cache.
+# DICOMweb frame reads (production server): how long a worker answers frame requests of a study
+# that Django has just allowed for the same credentials and headers without running Django
+# again (0: every request goes through Django); see cases.dicomweb_fast.
 DICOMWEB_ACCESS_CACHE_SECONDS = env_int("DICOMWEB_ACCESS_CACHE_SECONDS", 5)
 
 # --- Security -------------------------------------------------------------------------------

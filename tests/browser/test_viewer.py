@@ -55,9 +55,15 @@ def open_case(page: Page, live_server: Any, case: Case) -> dict[str, Any]:
         f"{VIEWER}.getState().viewports.every(v => v.imagesLoaded === v.imagesTotal"
         " && (!v.overlay || v.overlay.ready))"
     )
+    painted(page)
     state: dict[str, Any] = page.evaluate(f"{VIEWER}.getState()")
     assert [v["error"] for v in state["viewports"]] == [None] * len(state["viewports"])
     return state
+
+
+def painted(page: Page) -> None:
+    """Let cornerstone paint what was just changed (it renders on the next animation frame)."""
+    page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
 def state_of(page: Page) -> dict[str, Any]:
@@ -94,6 +100,7 @@ def test_ct_renders_and_tracks_the_stored_values(
     assert ct["modality"] == "CT" and ct["numberOfSlices"] == 16
     page.evaluate(f"{VIEWER}.setWindow('v1', {{width: 400, center: 40}})")
     assert viewport(state_of(page), "v1")["windowWidth"] == pytest.approx(400)
+    painted(page)
 
     hu = cervical_phantom.ct_hu[ct["sliceIndex"]].astype(float)
     grid = np.zeros(hu.shape, dtype=bool)
@@ -156,6 +163,7 @@ def test_a_window_preset_changes_the_rendered_pixels_of_that_viewport_only(
 
     page.select_option(".sv-toolbar select", "ct-bone")
     page.wait_for_function(f"{VIEWER}.getState().viewports[0].windowWidth === 2000")
+    painted(page)
     after_ct = sample(page, "v1", points)
 
     assert np.abs(after_ct - before_ct).mean() > 10
@@ -195,6 +203,7 @@ def test_elliptical_roi_on_csf_reports_the_phantom_csf_value(
     k, (cx, cy), (ax, ay) = _canal_slice(lumbar_phantom.mask)
     page.evaluate(f"{VIEWER}.setSlice('v1', {k})")
     page.wait_for_function(f"{VIEWER}.getState().viewports[0].sliceIndex === {k}")
+    painted(page)
     page.evaluate(
         "window.measured = []; document.getElementById('sagittal-viewer')"
         ".addEventListener('sagittal:measurement', (e) => window.measured.push(e.detail))"
@@ -265,7 +274,7 @@ def test_mask_overlay_shows_where_the_mask_is_and_toggles(
     page.locator(".sv-root").focus()
     page.keyboard.press("s")
     page.wait_for_function(f"{VIEWER}.getState().viewports[0].overlay.visible === false")
-    page.wait_for_timeout(200)  # one animation frame for the re-render; not a timing assertion
+    painted(page)
     hidden = sample(page, "v1", inside_points)
     assert np.median(np.abs(hidden[:, 0] - hidden[:, 1])) <= 3
     assert_clean(page_log)
@@ -290,6 +299,7 @@ def test_two_by_two_layout_shows_mpr_and_3d_with_the_mask(
     canal_column = int(np.median(np.nonzero(lumbar_phantom.mask)[2]))
     page.evaluate(f"{VIEWER}.setSlice('v3', {canal_column})")
     page.wait_for_function(f"{VIEWER}.getState().viewports[2].sliceIndex === {canal_column}")
+    painted(page)
     for viewport_id in ("v3", "v4"):
         pixels = page.evaluate(
             """(id) => {

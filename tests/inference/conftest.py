@@ -18,9 +18,8 @@ from inference.phantoms import (
 )
 from inference.runners import runner_cache_clear
 from inference.services import model_version_register
+from tests.inference.helpers import CERVICAL_SHAPE, LUMBAR_SHAPE
 
-LUMBAR_SHAPE = (16, 64, 64)
-CERVICAL_SHAPE = (12, 64, 64)
 LUMBAR_ROLES = {
     "DECT-mixed": SeriesRole.DECT_MIXED,
     "MRM": SeriesRole.MRM,

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.demo import DEMO_USERS, demo_load
+from inference.demo import demo_inference_load
 from readerstudy.demo import demo_load as readerstudy_demo_load
 
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
             f"Demo: {report.users_created} users, {report.cases_created} cases and "
             f"{report.instances_stored} instances created (existing ones kept)."
         )
+        self.stdout.write(f"Inference: {demo_inference_load()}.")
         studies = readerstudy_demo_load(password=settings.DEMO_PASSWORD)
         self.stdout.write(f"Reader studies: {studies}.")
         names = ", ".join(user.username for user in DEMO_USERS)
