@@ -214,7 +214,7 @@ def _search(request: Request, results: list[dict[str, Any]]) -> HttpResponse:
     try:
         wanted, ignored, limit, offset = _filters(request)
     except ValueError as exc:
-        return plain._error(400, str(exc))
+        return plain.error_response(400, str(exc))
     chosen = [
         item
         for item in results
@@ -366,7 +366,7 @@ class InstanceFrames(BlindedView):
     ) -> HttpResponse:
         blind_case = self.case(request, assignment_id, study_uid)
         _, _, instance = blind_case.find_instance(series_uid, sop_uid)
-        return plain._frames_response(request, frames.frame_source(instance), frame_list)
+        return plain.frames_response(request, frames.frame_source(instance), frame_list)
 
 
 class InstanceBulkData(BlindedView):
@@ -381,14 +381,7 @@ class InstanceBulkData(BlindedView):
     ) -> HttpResponse:
         blind_case = self.case(request, assignment_id, study_uid)
         _, _, instance = blind_case.find_instance(series_uid, sop_uid)
-        if tag.upper() != blinding.PIXEL_DATA:
-            return plain._error(404, "only pixel data is available as bulk data")
-        try:
-            data = frames.read_pixel_data(instance)
-        except frames.FrameError as exc:
-            return plain._error(400, str(exc))
-        body, content_type = frames.multipart_related([data], part_type=plain._OCTET)
-        return HttpResponse(body, content_type=content_type)
+        return plain.pixel_data_response(request, instance, tag)
 
 
 class RenderedFrame(BlindedView):
@@ -406,12 +399,12 @@ class RenderedFrame(BlindedView):
         size_text = request.query_params.get("viewport", "").split(",")[0]
         size = int(size_text) if size_text.isdigit() else None
         if size is not None and not 8 <= size <= 2048:
-            return plain._error(400, "viewport must be between 8 and 2048 pixels")
+            return plain.error_response(400, "viewport must be between 8 and 2048 pixels")
         try:
             frames.parse_frame_list(str(frame_number), number_of_frames=instance.number_of_frames)
             png = frames.render_png(instance, frame_number, size=size)
         except frames.FrameError as exc:
-            return plain._error(400, str(exc))
+            return plain.error_response(400, str(exc))
         return HttpResponse(png, content_type="image/png")
 
 
@@ -423,8 +416,8 @@ class RetrieveInstance(BlindedView):
     ) -> HttpResponse:
         blind_case = self.case(request, assignment_id, study_uid)
         blind, index, instance = blind_case.find_instance(series_uid, sop_uid)
-        if not plain._accepts_multipart(request, "application/dicom"):
-            return plain._error(406, "instances are available as application/dicom")
+        if not plain.accepts_multipart(request, "application/dicom"):
+            return plain.error_response(406, "instances are available as application/dicom")
         base = self.base(request, blind_case.assignment)
         metadata = blind_case.metadata(base, blind, index, instance)
         stored = dicom_io.parse_instance(frames.read_file(instance)).dataset

@@ -39,13 +39,13 @@ class _AcceptAnything(BaseContentNegotiation):
         return (renderers[0], renderers[0].media_type)
 
 
-def _error(status: int, message: str) -> HttpResponse:
+def error_response(status: int, message: str) -> HttpResponse:
     return HttpResponse(
         json.dumps({"error": message}), status=status, content_type="application/json"
     )
 
 
-def _accepts_multipart(request: HttpRequest | Request, part_type: str) -> bool:
+def accepts_multipart(request: HttpRequest | Request, part_type: str) -> bool:
     """Whether the Accept header allows multipart/related parts of ``part_type``, natively."""
     return _accept_allows(request.META.get("HTTP_ACCEPT", ""), part_type)
 
@@ -71,7 +71,7 @@ def _accept_allows(accept: str, part_type: str) -> bool:
     return False
 
 
-def _base(request: Request) -> str:
+def base_url(request: Request) -> str:
     return request.build_absolute_uri("/dicomweb").rstrip("/")
 
 
@@ -131,7 +131,7 @@ class SearchStudies(DicomWebView):
                 "00080061": {"vr": "CS", "Value": modalities.get(study.pk, [])},
                 "00081190": {
                     "vr": "UR",
-                    "Value": [f"{_base(request)}/studies/{study.study_instance_uid}"],
+                    "Value": [f"{base_url(request)}/studies/{study.study_instance_uid}"],
                 },
                 "00201206": {"vr": "IS", "Value": [study.n_series]},
                 "00201208": {"vr": "IS", "Value": [study.n_instances]},
@@ -156,7 +156,9 @@ def _series_result(request: Request, series: Series, query: qido.Query) -> dict[
         "0020000D": {"vr": "UI", "Value": [study_uid]},
         "00081190": {
             "vr": "UR",
-            "Value": [f"{_base(request)}/studies/{study_uid}/series/{series.series_instance_uid}"],
+            "Value": [
+                f"{base_url(request)}/studies/{study_uid}/series/{series.series_instance_uid}"
+            ],
         },
         "00201209": {"vr": "IS", "Value": [getattr(series, "n_instances", 0)]},
     }
@@ -201,7 +203,7 @@ class SearchInstances(DicomWebView):
         for instance in _paged(instances, query):
             series, study = instance.series, instance.series.study
             url = (
-                f"{_base(request)}/studies/{study.study_instance_uid}/series/"
+                f"{base_url(request)}/studies/{study.study_instance_uid}/series/"
                 f"{series.series_instance_uid}/instances/{instance.sop_instance_uid}"
             )
             base = {
@@ -228,7 +230,7 @@ def _metadata_response(
     ``key`` must change whenever the answer would (see ``dicomweb_cache``); the request's base
     URL is part of the cached key because bulk data URIs contain it.
     """
-    base = _base(request)
+    base = base_url(request)
     cache_key = (*key, base)
     body = dicomweb_cache.metadata_bodies.get(cache_key)
     if body is None:
@@ -279,14 +281,11 @@ class InstanceMetadata(DicomWebView):
         instance = selectors.get_instance_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
         )
-        text = dicom_json.with_base("[" + instance.metadata_json + "]", _base(request))
+        text = dicom_json.with_base("[" + instance.metadata_json + "]", base_url(request))
         return _json_response(text)
 
 
-_OCTET = frames.OCTET_STREAM_PART
-
-
-def _frames_response(
+def frames_response(
     request: HttpRequest | Request, source: frames.FrameSource, frame_list: str
 ) -> HttpResponse:
     part_type = frames.frame_part_type(
@@ -300,12 +299,12 @@ def _frames_response(
             )
         else:
             message = "frames are available as uncompressed application/octet-stream"
-        return _error(406, message)
+        return error_response(406, message)
     try:
         numbers = frames.parse_frame_list(frame_list, number_of_frames=source.number_of_frames)
         parts = frames.read_source_frames(source, numbers)
     except frames.FrameError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     return frames.multipart_response(parts, part_type=part_type)
 
 
@@ -325,7 +324,29 @@ class InstanceFrames(DicomWebView):
         )
         source = frames.frame_source(instance)
         dicomweb_cache.frame_sources.put((study_uid, series_uid, sop_uid), source)
-        return _frames_response(request, source, frame_list)
+        return frames_response(request, source, frame_list)
+
+
+def pixel_data_response(
+    request: HttpRequest | Request, instance: Instance, tag: str
+) -> HttpResponse:
+    """WADO-RS bulk data: the pixel data as stored (one part, or one per compressed frame)."""
+    if tag.upper() != dicom_json.PIXEL_DATA:
+        return error_response(404, "only pixel data is available as bulk data")
+    part_type = frames.frame_part_type(
+        request.META.get("HTTP_ACCEPT", ""), instance.transfer_syntax_uid
+    )
+    if part_type is None:
+        return error_response(406, f"pixel data is sent as stored ({instance.transfer_syntax_uid})")
+    source = frames.frame_source(instance)
+    try:
+        if source.compressed:
+            parts = frames.read_source_frames(source, range(1, source.number_of_frames + 1))
+        else:
+            parts = [frames.read_pixel_data(instance)]
+    except frames.FrameError as exc:
+        return error_response(400, str(exc))
+    return frames.multipart_response(parts, part_type=part_type)
 
 
 class InstanceBulkData(DicomWebView):
@@ -335,14 +356,7 @@ class InstanceBulkData(DicomWebView):
         instance = selectors.get_instance_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
         )
-        if tag.upper() != dicom_json.PIXEL_DATA:
-            return _error(404, "only pixel data is available as bulk data")
-        try:
-            data = frames.read_pixel_data(instance)
-        except frames.FrameError as exc:
-            return _error(400, str(exc))
-        body, content_type = frames.multipart_related([data], part_type=_OCTET)
-        return HttpResponse(body, content_type=content_type)
+        return pixel_data_response(request, instance, tag)
 
 
 class RetrieveInstance(DicomWebView):
@@ -350,8 +364,8 @@ class RetrieveInstance(DicomWebView):
         instance = selectors.get_instance_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
         )
-        if not _accepts_multipart(request, "application/dicom"):
-            return _error(406, "instances are available as application/dicom")
+        if not accepts_multipart(request, "application/dicom"):
+            return error_response(406, "instances are available as application/dicom")
         part_type = f"application/dicom; transfer-syntax={instance.transfer_syntax_uid}"
         return frames.multipart_response([frames.read_file(instance)], part_type=part_type)
 
@@ -361,8 +375,8 @@ class RetrieveSeries(DicomWebView):
         series = selectors.get_series_for_user(
             user=request.user, study_uid=study_uid, series_uid=series_uid
         )
-        if not _accepts_multipart(request, "application/dicom"):
-            return _error(406, "instances are available as application/dicom")
+        if not accepts_multipart(request, "application/dicom"):
+            return error_response(406, "instances are available as application/dicom")
         keys = list(
             series.instances.order_by("instance_number").values_list("storage_key", flat=True)
         )
@@ -387,10 +401,10 @@ class RenderedFrame(DicomWebView):
         size_text = request.query_params.get("viewport", "").split(",")[0]
         size = int(size_text) if size_text.isdigit() else None
         if size is not None and not 8 <= size <= 2048:
-            return _error(400, "viewport must be between 8 and 2048 pixels")
+            return error_response(400, "viewport must be between 8 and 2048 pixels")
         try:
             frames.parse_frame_list(str(frame_number), number_of_frames=instance.number_of_frames)
             png = frames.render_png(instance, frame_number, size=size)
         except frames.FrameError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         return HttpResponse(png, content_type="image/png")

@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from accounts.models import User
 from accounts.permissions import can_manage_studies
 from cases import uploads
-from cases.dicomweb import DICOM_JSON, DicomWebView, SearchStudies, _base, _error
+from cases.dicomweb import DICOM_JSON, DicomWebView, SearchStudies, base_url, error_response
 from cases.services import IngestOutcome, instance_ingest
 
 # PS3.18 Table I.2-1 / PS3.4 status codes used in FailureReason and WarningReason.
@@ -54,7 +54,7 @@ def _ui(value: str) -> dict[str, Any]:
 
 
 def _response_dataset(request: Request, outcomes: list[IngestOutcome]) -> dict[str, Any]:
-    base = _base(request)
+    base = base_url(request)
     referenced, failed = [], []
     for outcome in outcomes:
         item = {
@@ -93,12 +93,12 @@ class StoreInstances(DicomWebView):
             raise PermissionDenied("Only study coordinators may store images.")
         media_type, params = _content_type(request.headers.get("Content-Type", ""))
         if media_type != "multipart/related":
-            return _error(415, 'STOW-RS takes multipart/related; type="application/dicom"')
+            return error_response(415, 'STOW-RS takes multipart/related; type="application/dicom"')
         if params.get("type", "application/dicom").lower() != "application/dicom":
-            return _error(415, "only application/dicom parts are accepted")
+            return error_response(415, "only application/dicom parts are accepted")
         length_text = request.META.get("CONTENT_LENGTH") or ""
         if not length_text.isdigit():
-            return _error(411, "a Content-Length is required")
+            return error_response(411, "a Content-Length is required")
         # Bodies over SAGITTAL_MAX_UPLOAD_BYTES never get here (RequestSizeLimitMiddleware).
         length = int(length_text)
         outcomes = []
@@ -116,7 +116,7 @@ class StoreInstances(DicomWebView):
                         )
                     )
         except uploads.UploadRefused as exc:
-            return _error(exc.status, str(exc))
+            return error_response(exc.status, str(exc))
         stored = sum(outcome.accepted for outcome in outcomes)
         status = 200 if stored == len(outcomes) else 202 if stored else 409
         return HttpResponse(

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from django.test import Client
 from pydicom.encaps import encapsulate, generate_frames, itemize_frame
-from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
+from accounts.models import User
 from cases.dicom_io import DicomRejected, frame_index, parse_instance, serialize_instance
 from cases.models import Instance
 from cases.services import instance_ingest
@@ -118,3 +120,31 @@ def test_one_fragment_per_frame_needs_no_offset_table(
     _, spans = frame_index(payload, parse_instance(payload))
 
     assert [_joined(payload, frame_spans) for frame_spans in spans] == [frame, frame[::-1]]
+
+
+@pytest.mark.django_db
+def test_bulk_pixel_data_of_a_compressed_instance_is_sent_as_stored(
+    client: Client, coordinator: User, cervical_files: dict[str, list[Path]]
+) -> None:
+    data = compressed(cervical_files["CT"][4], RLELossless)
+    assert instance_ingest(data=data).status == "stored"
+    instance = Instance.objects.select_related("series__study").get()
+    url = (
+        f"/dicomweb/studies/{instance.series.study.study_instance_uid}/series/"
+        f"{instance.series.series_instance_uid}/instances/{instance.sop_instance_uid}"
+        "/bulkdata/7FE00010"
+    )
+    client.force_login(coordinator)
+
+    anything = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+    response = client.get(url, HTTP_ACCEPT=anything)
+
+    assert response.status_code == 200
+    assert f"transfer-syntax={RLELossless}" in response.content.decode("latin-1")
+    (expected,) = generate_frames(pydicom.dcmread(io.BytesIO(data)).PixelData, number_of_frames=1)
+    assert expected in response.content
+    native_only = (
+        'multipart/related; type="application/octet-stream"; '
+        f"transfer-syntax={ExplicitVRLittleEndian}"
+    )
+    assert client.get(url, HTTP_ACCEPT=native_only).status_code == 406
