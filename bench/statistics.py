@@ -21,7 +21,8 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "platform")]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "platform")]
 
 from readerstudy import analysis as an  # noqa: E402
 from readerstudy import protocols  # noqa: E402
@@ -30,8 +31,9 @@ from readerstudy import questions as q  # noqa: E402
 
 def build(readers: int, cases: int, seed: int = 1) -> an.StudyData:
     rng = random.Random(seed)
-    specs = list(protocols.SLIC.questions) + [
-        q.QuestionSpec(key="image_quality", type=q.LIKERT, label="Image quality", options={})
+    specs = [
+        *protocols.SLIC.questions,
+        q.QuestionSpec(key="image_quality", type=q.LIKERT, label="Image quality", options={}),
     ]
     truth = []
     for _ in range(cases):
@@ -69,8 +71,10 @@ def write_workbook(data: an.StudyData, result: an.StudyAnalysis) -> int:
     book = Workbook(write_only=True)
     stats_sheet = book.create_sheet("Statistics")
     for row in result.rows:
-        stats_sheet.append([row.comparison, row.question, row.reader, row.sessions, row.statistic,
-                            row.value, row.ci_low, row.ci_high, row.p, row.n, row.display])  # fmt: skip
+        stats_sheet.append(
+            [row.comparison, row.question, row.reader, row.sessions, row.statistic, row.value,
+             row.ci_low, row.ci_high, row.p, row.n, row.display]
+        )  # fmt: skip
     readings = book.create_sheet("Readings")
     for reading in data.readings:
         for key, value in reading.answers.items():
