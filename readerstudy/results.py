@@ -8,6 +8,7 @@ import zipfile
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,6 +23,7 @@ from readerstudy import reports, selectors
 from readerstudy.models import ReaderStudy
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORT_CACHE_SECONDS = 24 * 3600
 
 
 def _download(content: bytes, *, content_type: str, filename: str) -> HttpResponse:
@@ -78,24 +80,36 @@ def results_report(request: HttpRequest, study_id: str) -> HttpResponse:
     return render(request, "readerstudy/report.html", _page_context(request, results))
 
 
+def _export(study: ReaderStudy, extension: str) -> tuple[bytes, str]:
+    """The export file of the study's current version, built once per version.
+
+    An export is a function of the version it carries (the time of the study's last change),
+    so only the first download after a change pays for building it (see docs/performance.md).
+    """
+    version = reports.study_version(study=study)
+    key = f"readerstudy-export:{study.pk}:{version}:{extension}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    results = reports.study_results(study=study)
+    build = reports.workbook_bytes if extension == "xlsx" else reports.csv_zip_bytes
+    made = (build(results), _filename(results, extension))
+    cache.set(key, made, timeout=EXPORT_CACHE_SECONDS)
+    return made
+
+
 @login_required
 def results_xlsx(request: HttpRequest, study_id: str) -> HttpResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-    results = reports.study_results(study=study)
-    return _download(
-        reports.workbook_bytes(results), content_type=XLSX, filename=_filename(results, "xlsx")
-    )
+    content, filename = _export(study, "xlsx")
+    return _download(content, content_type=XLSX, filename=filename)
 
 
 @login_required
 def results_csv_zip(request: HttpRequest, study_id: str) -> HttpResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-    results = reports.study_results(study=study)
-    return _download(
-        reports.csv_zip_bytes(results),
-        content_type="application/zip",
-        filename=_filename(results, "zip"),
-    )
+    content, filename = _export(study, "zip")
+    return _download(content, content_type="application/zip", filename=filename)
 
 
 @login_required

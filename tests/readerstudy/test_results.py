@@ -209,3 +209,22 @@ def test_results_are_for_the_studys_coordinators_and_admins_only(
     assert client.get("/reading/exports/all-studies.zip").status_code == 200
     _login(client, other_coordinator)
     assert client.get("/reading/exports/all-studies.zip").status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_export_is_built_once_per_study_version(
+    client: Client, coordinator: User, slic_results_study: ReaderStudy
+) -> None:
+    _login(client, coordinator)
+    url = f"/reading/studies/{slic_results_study.pk}/results/export.xlsx"
+    first, again = client.get(url), client.get(url)
+    assert first["Content-Disposition"] == again["Content-Disposition"]
+    assert first.content == again.content
+
+    later = timezone.now() + dt.timedelta(minutes=5)
+    ReaderStudy.objects.filter(pk=slic_results_study.pk).update(updated_at=later)
+    changed = client.get(url)
+    assert changed["Content-Disposition"] != first["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(changed.content), read_only=True)
+    version = dict(list(book["About"].iter_rows(values_only=True))[:3])["version"]
+    assert version == later.astimezone(dt.UTC).isoformat(timespec="seconds")
