@@ -14,21 +14,22 @@ Run: ``PYTHONPATH=platform:. .venv/bin/python bench/inference.py [--device cuda]
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 # Run as a script, Python puts bench/ first on sys.path, where this file would shadow the
-# ``inference`` package it measures.
+# ``inference`` package it measures (and bench/statistics.py the standard library's).
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 

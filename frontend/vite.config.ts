@@ -3,6 +3,7 @@
 // needs at run time (decode worker, codec WebAssembly) is emitted here and served from our
 // own origin; nothing is fetched from a CDN.
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { defineConfig, type Plugin } from "vite";
 
 const require = createRequire(import.meta.url);
@@ -35,23 +36,56 @@ function codecWasmUrls(): Plugin {
 }
 
 /**
- * vtk.js's rendering profiles register the WebGPU backend next to WebGL; cornerstone3D renders
- * with WebGL only, so the WebGPU profiles resolve to an empty module (a seventh of the page's
- * script that would be parsed for nothing before the first image).
+ * Code the viewer never runs, kept out of the page's script (a fifth of it, parsed before the
+ * first image otherwise): vtk.js's WebGPU profiles (cornerstone renders with WebGL) resolve to an
+ * empty module, and xmlbuilder2 (with its DOM and YAML dependencies), which only vtk.js's XML
+ * mesh reader and writer use, to a stub that says so if it is ever called.
  */
-function withoutWebGpu(): Plugin {
+function withoutUnusedCode(): Plugin {
   const empty = "\0sagittal-empty-module";
+  const noXml = "\0sagittal-no-xmlbuilder2";
   return {
-    name: "sagittal-without-webgpu",
+    name: "sagittal-without-unused-code",
     enforce: "pre",
     resolveId(source, importer) {
-      if (importer?.includes("@kitware/vtk.js") && /(^|\/)WebGPU\/Profiles\//.test(source)) {
+      if (!importer?.includes("@kitware/vtk.js")) {
+        return null;
+      }
+      if (/(^|\/)WebGPU\/Profiles\//.test(source)) {
         return empty;
+      }
+      return source === "xmlbuilder2" ? noXml : null;
+    },
+    load(id) {
+      if (id === empty) {
+        return "export {};";
+      }
+      if (id === noXml) {
+        return (
+          "export function create() {\n" +
+          '  throw new Error("VTK XML files are not supported by the Sagittal viewer");\n' +
+          "}\n"
+        );
       }
       return null;
     },
-    load(id) {
-      return id === empty ? "export {};" : null;
+  };
+}
+
+/** The image loader's byte-by-byte boundary search, replaced by src/multipartSearch.js. */
+function fastMultipartSearch(): Plugin {
+  const replacement = fileURLToPath(new URL("./src/multipartSearch.js", import.meta.url));
+  return {
+    name: "sagittal-fast-multipart-search",
+    enforce: "pre",
+    resolveId(source, importer) {
+      if (
+        importer?.includes("@cornerstonejs/dicom-image-loader") &&
+        source.endsWith("/findIndexOfString.js")
+      ) {
+        return replacement;
+      }
+      return null;
     },
   };
 }
@@ -61,7 +95,7 @@ export default defineConfig({
   // whatever STATIC_URL (or ManifestStaticFilesStorage's extra hash) the deployment uses.
   base: "./",
   publicDir: false,
-  plugins: [codecWasmUrls(), withoutWebGpu()],
+  plugins: [codecWasmUrls(), withoutUnusedCode(), fastMultipartSearch()],
   worker: {
     format: "es",
     plugins: () => [codecWasmUrls()],

@@ -623,6 +623,7 @@ def _job_complete(
         }
         series_uids: list[str] = []
         stored = 0
+        start = time.perf_counter()
         for role, datasets in outputs:
             for dataset in datasets:
                 outcome = derived_instance_store(
@@ -636,6 +637,7 @@ def _job_complete(
                 if outcome.series_instance_uid not in series_uids:
                     series_uids.append(outcome.series_instance_uid)
         job.output_series.set(Series.objects.filter(series_instance_uid__in=series_uids))
+        timings = {**timings, "store_outputs_s": round(time.perf_counter() - start, 3)}
         job.state = JobState.SUCCEEDED
         job.progress = 100
         job.message = f"Done: {len(series_uids)} output series"

@@ -24,13 +24,15 @@ let toolsStarted = false;
 /** Start the rendering core and the image loader once per page. */
 export function startRuntime(): Promise<void> {
   core ??= (async () => {
+    // The loader first: it starts the decode workers, which fetch and compile their script on
+    // their own threads while the core's WebGL checks below hold the page's.
+    // Reading PCs have few cores and the page needs one: at most one decode worker per core.
+    const cores = navigator.hardwareConcurrency || 2;
+    loaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores)) });
     // cornerstone's default keeps seven WebGL contexts per rendering engine; each costs tens of
     // milliseconds to create and resize under software rendering, and no layout here has more
     // than four viewports.
     coreInit({ rendering: { webGlContextCount: WEBGL_CONTEXTS }, debug: {} });
-    // Reading PCs have few cores and the page needs one: at most one decode worker per core.
-    const cores = navigator.hardwareConcurrency || 2;
-    loaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores)) });
     cache.setMaxCacheSize(CACHE_BYTES);
     const { RequestType } = CoreEnums;
     for (const type of [RequestType.Interaction, RequestType.Thumbnail, RequestType.Prefetch]) {

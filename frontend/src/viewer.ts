@@ -247,6 +247,8 @@ function capacity(layout: Layout): number {
 export async function mount(element: HTMLElement, options: MountOptions): Promise<SagittalViewer> {
   validate(options);
   const root = absoluteRoot(options.dicomwebRoot ?? "/dicomweb");
+  const openingIndex = (count: number): number =>
+    options.initialSlice === "first" ? 0 : Math.floor((count - 1) / 2);
   // The metadata requests need no cornerstone: they run while it starts (WebGL checks, decode
   // workers), which is on the way to the first image.
   const early = new Map<string, Promise<DicomJson[]>>();
@@ -259,6 +261,25 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     }
   }
   await startRuntime();
+  // Each viewport's series, and the image it opens on, start loading now: the network and the
+  // decode workers fetch while the page builds the viewports (WebGL contexts, on this thread).
+  const opening = new Map<ViewportSpec, Promise<SeriesData>>();
+  for (const spec of options.viewports) {
+    const key = `${spec.studyUid}/${spec.seriesUid}`;
+    const series = loadSeries(root, spec.studyUid, spec.seriesUid, undefined, early.get(key));
+    opening.set(
+      spec,
+      series.then((loaded) => {
+        const type = spec.type ?? "stack";
+        if (type === "stack" && loaded.imageIds.length) {
+          const first = loaded.imageIds[openingIndex(loaded.imageIds.length)];
+          imageLoader.loadAndCacheImage(first).catch(() => undefined); // setStack reports it
+        }
+        return loaded;
+      }),
+    );
+    series.catch(() => undefined); // reported by the viewport that uses it
+  }
   mountCounter += 1;
   const engineId = `sagittal-${mountCounter}`;
   const toolGroupId = `${engineId}-2d`;
@@ -629,16 +650,10 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
   const loadSlot = async (slot: Slot): Promise<void> => {
     showMessage(slot, "Loading…");
     const { spec } = slot;
-    const key = `${spec.studyUid}/${spec.seriesUid}`;
-    const prefetched = early.get(key);
-    early.delete(key); // used once: a later setViewport asks the server again
-    const series = await loadSeries(
-      root,
-      spec.studyUid,
-      spec.seriesUid,
-      slot.abort.signal,
-      prefetched,
-    );
+    const opened = opening.get(spec);
+    opening.delete(spec); // used once: a later setViewport loads its own
+    const series = await (opened ??
+      loadSeries(root, spec.studyUid, spec.seriesUid, slot.abort.signal));
     if (destroyed || slot.abort.signal.aborted) {
       void releaseSeries(series);
       return;
@@ -648,7 +663,7 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     }
     slot.series = series;
     const viewport = viewportOf(slot);
-    const start = options.initialSlice === "first" ? 0 : Math.floor((series.imageIds.length - 1) / 2);
+    const start = openingIndex(series.imageIds.length);
     if (slot.type === "stack") {
       await (viewport as Types.IStackViewport).setStack(series.imageIds, start);
       prefetch(slot, series.imageIds, start);
@@ -874,27 +889,7 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     slots.push(slot);
     grid.append(slot.cell);
   }
-  // Cells are laid out before their viewports are enabled, which sizes the canvases once.
   arrange();
-  for (const slot of slots) enable(slot);
-  activate(slots[0]);
-
-  // Resizing WebGL canvases is costly: once per frame at most, and only when the grid's size
-  // differs from the one the viewports were last sized for.
-  const sizeOf = (): string => `${grid.clientWidth}x${grid.clientHeight}`;
-  let sizedFor = sizeOf();
-  let resizeFrame = 0;
-  const resizeObserver = new ResizeObserver(() => {
-    if (sizeOf() === sizedFor) return;
-    sizedFor = sizeOf();
-    cancelAnimationFrame(resizeFrame);
-    resizeFrame = requestAnimationFrame(() => {
-      if (!destroyed) engine.resize(true, true);
-    });
-  });
-  resizeObserver.observe(grid);
-  cleanups.push(() => cancelAnimationFrame(resizeFrame));
-  cleanups.push(() => resizeObserver.disconnect());
 
   // --- toolbar, help, keys -------------------------------------------------------------------
   const toolButtons = new Map<string, HTMLButtonElement>();
@@ -1084,6 +1079,28 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
   };
   rootEl.addEventListener("keydown", onKey);
 
+  // The cells, toolbar and header are all in place before the viewports are enabled, which
+  // sizes their canvases once, for good.
+  for (const slot of slots) enable(slot);
+  activate(slots[0]);
+
+  // Resizing WebGL canvases is costly: once per frame at most, and only when the grid's size
+  // differs from the one the viewports were last sized for.
+  const sizeOf = (): string => `${grid.clientWidth}x${grid.clientHeight}`;
+  let sizedFor = sizeOf();
+  let resizeFrame = 0;
+  const resizeObserver = new ResizeObserver(() => {
+    if (sizeOf() === sizedFor) return;
+    sizedFor = sizeOf();
+    cancelAnimationFrame(resizeFrame);
+    resizeFrame = requestAnimationFrame(() => {
+      if (!destroyed) engine.resize(true, true);
+    });
+  });
+  resizeObserver.observe(grid);
+  cleanups.push(() => cancelAnimationFrame(resizeFrame));
+  cleanups.push(() => resizeObserver.disconnect());
+
   // --- tools ---------------------------------------------------------------------------------
   const setupTools = (module: ToolsModule): void => {
     cst = module;
@@ -1250,6 +1267,10 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
         }
       }
       for (const slot of slots) release(slot);
+      // Series loaded for viewports that never took them (destroyed first) are let go too.
+      for (const pending of opening.values()) {
+        pending.then((series) => releaseSeries(series)).catch(() => undefined);
+      }
       if (toolGroup) cst?.ToolGroupManager.destroyToolGroup(toolGroupId);
       if (toolGroup3d) cst?.ToolGroupManager.destroyToolGroup(toolGroup3dId);
       engine.destroy();

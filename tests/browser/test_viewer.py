@@ -170,6 +170,16 @@ def test_a_window_preset_changes_the_rendered_pixels_of_that_viewport_only(
     state = state_of(page)
     assert viewport(state, "v1")["windowCenter"] == pytest.approx(500)
     assert viewport(state, "v2")["windowWidth"] == pytest.approx(mri_window)
+
+    # The shortcuts' help overlay opens with "?" and closes with Escape.
+    help_panel = page.locator(".sv-help")
+    assert help_panel.is_hidden()
+    page.locator(".sv-root").focus()
+    page.keyboard.press("?")
+    assert help_panel.is_visible()
+    assert "Elliptical ROI" in help_panel.inner_text()
+    page.keyboard.press("Escape")
+    assert help_panel.is_hidden()
     assert_clean(page_log)
 
 
@@ -238,6 +248,23 @@ def test_elliptical_roi_on_csf_reports_the_phantom_csf_value(
     assert stats["area"] == pytest.approx(drawn, rel=0.02)
     assert (right - left) / 2 == pytest.approx(ax, abs=0.5)
     assert (bottom - top) / 2 == pytest.approx(ay, abs=0.5)
+
+    # A length across 20 pixels of the same slice, with its keyboard shortcut.
+    page.locator(".sv-root").focus()
+    page.keyboard.press("l")
+    page.wait_for_function(f"{VIEWER}.getState().activeTool === 'Length'")
+    start = page.evaluate(f"{VIEWER}.imageToClient('v1', [40.5, 40.5])")
+    end = page.evaluate(f"{VIEWER}.imageToClient('v1', [60.5, 40.5])")
+    page.mouse.move(start["x"], start["y"])
+    page.mouse.down()
+    page.mouse.move(end["x"], end["y"], steps=8)
+    page.mouse.up()
+    page.wait_for_function("window.measured.some((m) => m.type === 'length')")
+    length = page.evaluate("window.measured.find((m) => m.type === 'length')")
+    assert length["statistics"]["unit"] == "mm"
+    assert length["statistics"]["length"] == pytest.approx(
+        20 * lumbar_phantom.spacing_mm[2], abs=0.5 * lumbar_phantom.spacing_mm[2]
+    )
     assert_clean(page_log)
 
 
@@ -320,4 +347,18 @@ def test_two_by_two_layout_shows_mpr_and_3d_with_the_mask(
         )
         assert pixels["lit"] > pixels["total"] * 0.05, f"{viewport_id} is blank"
         assert pixels["amber"] > 50, f"{viewport_id} does not show the mask"
+    assert_clean(page_log)
+
+
+def test_leaving_a_case_frees_the_viewer(
+    live_server: Any, cervical_case: Case, page_log: PageLog, page: Page
+) -> None:
+    """destroy() lets go of the rendering engine, tools and every cached image."""
+    open_case(page, live_server, cervical_case)
+    assert page.evaluate("window.SagittalViewer.cacheStats().bytes") > 0
+    page.evaluate(f"{VIEWER}.destroy()")
+    assert page.locator(".sv-root").count() == 0
+    # Frames still on the wire are let land first; then nothing stays cached.
+    page.wait_for_function("window.SagittalViewer.cacheStats().bytes === 0")
+    assert page.evaluate("window.SagittalViewer.cacheStats().volumes") == 0
     assert_clean(page_log)

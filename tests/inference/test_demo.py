@@ -33,15 +33,19 @@ def test_the_committed_demo_models_match_their_manifest() -> None:
 
 
 def test_demo_registers_models_runs_jobs_once_and_the_mask_finds_the_canal(
-    lumbar_case: Case,
+    lumbar_case: Case, cervical_case: Case
 ) -> None:
     report = demo_inference_load()
     assert report.problems == [], report.problems
-    assert report.models_registered >= 1 and report.jobs_succeeded >= 1
+    assert (report.models_registered, report.models_activated) == (2, 2)
+    assert report.jobs_succeeded == 2
     model = ModelVersion.objects.get(task="ncctm", is_active=True)
     assert model.name == "ncctm-unet-demo"
     job = InferenceJob.objects.get(case=lumbar_case)
     assert job.state == JobState.SUCCEEDED and job.model_version == model
+    pseudo = InferenceJob.objects.get(case=cervical_case)
+    assert pseudo.state == JobState.SUCCEEDED
+    assert pseudo.output_series.get().role == SeriesRole.PSEUDO_MRI
 
     # The committed model was trained on finer phantoms; on this small one it still finds
     # the canal (the job resamples to the model's spacing and back).

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.template import Context, Template
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from viewer.templatetags.viewer_assets import ENTRY, load_assets
 
@@ -123,3 +123,23 @@ def test_bundle_is_complete_and_self_contained() -> None:
         text = path.read_text(errors="replace")
         # No CDN or third-party origin is hard-wired into what the browser loads.
         assert "cdn.jsdelivr" not in text and "unpkg.com" not in text, path.name
+
+
+@override_settings(
+    STORAGES={
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+)
+def test_the_entry_keeps_the_name_its_chunks_import_under_manifest_storage() -> None:
+    """The lazily loaded chunks import the entry by Vite's name; under production's manifest
+    storage the page must load it by that same URL, or the browser runs the viewer twice."""
+    html = Template("{% load viewer_assets %}{% viewer_assets %}").render(Context())
+    entry = load_assets().script
+    assert f'src="{settings.STATIC_URL}viewer/{entry}"' in html
+    importers = [
+        path
+        for path in (BUNDLE / "assets").glob("*.js")
+        if f'"./{Path(entry).name}"' in path.read_text(errors="replace")
+    ]
+    assert importers, "no chunk imports the entry (is the tools chunk still split off?)"

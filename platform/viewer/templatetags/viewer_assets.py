@@ -1,8 +1,11 @@
 """``{% viewer_assets %}``: the script and style tags of the built viewer bundle.
 
-Vite writes hashed file names and a manifest (frontend/static/viewer/manifest.json); this tag
-reads the manifest so templates never name a hashed file. The files go through ``static()``, so
-ManifestStaticFilesStorage (production) adds its own hash on top and caching stays correct.
+Vite writes content-hashed file names and a manifest (frontend/static/viewer/manifest.json);
+this tag reads the manifest so templates never name a hashed file. The URLs are STATIC_URL plus
+Vite's own names, deliberately not ``static()``: ManifestStaticFilesStorage (production) would
+add a second hash to the entry only, while the chunks import each other by Vite's names, so the
+browser would load the entry module twice under two URLs and run the viewer twice. Vite's
+names already change with their content; collectstatic copies them unchanged.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
-from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -80,7 +83,7 @@ def load_assets() -> _Assets:
 
 
 def _url(file: str) -> str:
-    return static(f"viewer/{file}")
+    return f"{settings.STATIC_URL}viewer/{file}"
 
 
 @register.simple_tag
