@@ -6,7 +6,10 @@ port=${2:-8000}
 py=.venv/bin/python
 
 mkdir -p var
-$py -m celery -A config worker --loglevel=INFO --concurrency=1 -Q default,gpu \
+# -B: the embedded beat runs the periodic reaper of stale inference jobs (production runs one
+# `celery beat` process instead).
+$py -m celery -A config worker -B --schedule var/celerybeat-schedule --loglevel=INFO \
+  --concurrency=1 -Q default,gpu \
   --logfile var/worker.log &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
