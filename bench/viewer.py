@@ -86,6 +86,23 @@ document.addEventListener("CORNERSTONE_IMAGE_RENDERED", () => {
 }, true);
 """
 
+# Where the first image's time went, from the browser's own timings (ms from navigation).
+_STEPS_JS = r"""
+() => {
+  const resources = performance.getEntriesByType("resource");
+  const ended = (test) =>
+    Math.min(...resources.filter((e) => test(e.name)).map((e) => e.responseEnd));
+  const navigation = performance.getEntriesByType("navigation")[0];
+  return {
+    html_received: navigation.responseEnd,
+    script_received: ended((url) => /\/viewer-[^/]*\.js$/.test(url)),
+    script_run: navigation.domContentLoadedEventEnd,
+    metadata_received: ended((url) => url.endsWith("/metadata")),
+    first_frame_received: ended((url) => url.includes("/frames/")),
+  };
+}
+"""
+
 # Step through every cached slice, each one waited for until it is painted.
 _SCROLL_JS = """
 async (viewportId) => {
@@ -218,12 +235,14 @@ def _open_case(context: Any, server: dict[str, Any], label: str) -> dict[str, An
     page.goto(f"{server['url']}/viewer/cases/{server['case_id']}/")
     page.wait_for_function("window.__bench.ready && window.__bench.loaded", timeout=120_000)
     timing = page.evaluate("window.__bench")
+    steps = page.evaluate(_STEPS_JS)
     scroll_fps = page.evaluate(_SCROLL_JS, "v1")
     page.close()
     return {
         "kind": label,
         "first_image_s": timing["ready"] / 1000,
         "all_slices_s": timing["loaded"] / 1000,
+        "steps_s": {name: value / 1000 for name, value in steps.items()},
         "scroll_fps": scroll_fps,
         "frame_requests": sum("/frames/" in url for url in requests),
         "requests": len(requests),
@@ -276,6 +295,11 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for key in ("first_image_s", "all_slices_s", "scroll_fps")
         }
+    for kind in ("cold", "hot"):
+        chosen = [item["steps_s"] for item in rounds if item["kind"] == kind]
+        summary[kind]["steps_s_median"] = {
+            name: float(np.median([item[name] for item in chosen])) for name in chosen[0]
+        }
     summary["load_average_1min_median"] = float(
         np.median([item["load_average_1min"] for item in rounds])
     )
@@ -300,6 +324,9 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{label + ', ' + kind:34} {figure['median']:8.3f} {figure['min']:8.3f} "
                 f"{figure['max']:8.3f} {shown:>8}"
             )
+    for kind in ("cold", "hot"):
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in summary[kind]["steps_s_median"].items())
+        print(f"{kind} (s from navigation, medians): {steps}")
     print(
         f"rounds: {len(results['rounds']) // 2} cold (fresh profile) + as many hot (same "
         f"profile, after two warm-up loads); machine load average (1 min, median): "

@@ -147,6 +147,13 @@ function seriesKey(series: Pick<SeriesData, "studyUid" | "seriesUid">): string {
  * Fetch a series' metadata once (WADO-RS), register every frame with the image loader's
  * metadata manager, and return image ids in display order.
  */
+declare global {
+  interface Window {
+    /** Metadata requests a page started before this script ran, by URL path (case page). */
+    sagittalPrefetch?: Record<string, Promise<DicomJson[]>>;
+  }
+}
+
 /** The series' WADO-RS metadata; no cornerstone needed, so it can start before cornerstone. */
 export function fetchSeriesMetadata(
   root: string,
@@ -154,8 +161,14 @@ export function fetchSeriesMetadata(
   seriesUid: string,
   signal?: AbortSignal,
 ): Promise<DicomJson[]> {
-  const base = `${absoluteRoot(root)}/studies/${studyUid}/series/${seriesUid}`;
-  return getJson(`${base}/metadata`, signal);
+  const url = `${absoluteRoot(root)}/studies/${studyUid}/series/${seriesUid}/metadata`;
+  const path = new URL(url).pathname;
+  const started = window.sagittalPrefetch?.[path];
+  if (started) {
+    delete window.sagittalPrefetch![path]; // once: later requests ask the server again
+    return started;
+  }
+  return getJson(url, signal);
 }
 
 export async function loadSeries(

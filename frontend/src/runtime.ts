@@ -15,7 +15,7 @@ export type ToolsModule = typeof import("@cornerstonejs/tools");
 export const CACHE_BYTES = 1024 * 1024 * 1024;
 /** Parallel frame requests; HTTP/1.1 browsers open at most six per origin anyway. */
 const MAX_REQUESTS = 6;
-const WEBGL_CONTEXTS = 2;
+const WEBGL_CONTEXTS = 1;
 
 let core: Promise<void> | null = null;
 let tools: Promise<ToolsModule> | null = null;
@@ -29,9 +29,9 @@ export function startRuntime(): Promise<void> {
     // Reading PCs have few cores and the page needs one: at most one decode worker per core.
     const cores = navigator.hardwareConcurrency || 2;
     loaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores)) });
-    // cornerstone's default keeps seven WebGL contexts per rendering engine; each costs tens of
-    // milliseconds to create and resize under software rendering, and no layout here has more
-    // than four viewports.
+    // cornerstone's default keeps seven WebGL contexts per rendering engine, created up front;
+    // each costs tens of milliseconds to create and size under software rendering. The
+    // viewports take turns on one (volume viewports share the first context anyway).
     coreInit({ rendering: { webGlContextCount: WEBGL_CONTEXTS }, debug: {} });
     cache.setMaxCacheSize(CACHE_BYTES);
     const { RequestType } = CoreEnums;

@@ -25,7 +25,6 @@ from cases.dicom_io import (
     ParsedInstance,
     frame_index,
     parse_instance,
-    pixel_data_offset,
     serialize_instance,
 )
 from cases.models import (
@@ -239,21 +238,13 @@ def _ingest_parsed(
                     "attributes": dicom_json.select(attributes, dicom_json.SERIES_TAGS),
                 },
             )
-            Instance.objects.create(
+            _instance_row_create(
                 series=series,
-                sop_instance_uid=sop_uid,
-                sop_class_uid=str(ds.SOPClassUID),
-                instance_number=_optional_int(ds.get("InstanceNumber")),
-                transfer_syntax_uid=parsed.transfer_syntax_uid,
-                storage_key=key,
+                parsed=parsed,
+                key=key,
                 size_bytes=len(payload),
-                rows=parsed.rows,
-                columns=parsed.columns,
-                number_of_frames=parsed.number_of_frames,
-                frame_offsets=frame_offsets,
-                frame_lengths=frame_lengths,
-                attributes=dicom_json.select(attributes, dicom_json.INSTANCE_TAGS),
-                metadata_json=dicom_json.dumps(attributes),
+                frames=(frame_offsets, frame_lengths),
+                attributes=attributes,
             )
     except IntegrityError:
         # Another worker stored the same instance concurrently: the same outcome as a repeat.
@@ -369,19 +360,18 @@ def series_role_assign(*, actor: User, series: Series, role: SeriesRole) -> Seri
     return series
 
 
-def _derived_instance_row_create(
+def _instance_row_create(
     *,
     series: Series,
     parsed: ParsedInstance,
     key: str,
     size_bytes: int,
-    offset_in_file: int | None,
+    frames: tuple[list[int], list[Any]],
     attributes: dict[str, Any],
 ) -> Instance:
-    """Index one stored instance the way ``instance_ingest`` does (frame offsets, JSON)."""
+    """Index one stored instance: frame offsets for serving frames, attributes as DICOM JSON."""
     ds = parsed.dataset
-    frames = parsed.number_of_frames
-    indexed = offset_in_file is not None
+    frame_offsets, frame_lengths = frames
     return Instance.objects.create(
         series=series,
         sop_instance_uid=str(ds.SOPInstanceUID),
@@ -392,11 +382,9 @@ def _derived_instance_row_create(
         size_bytes=size_bytes,
         rows=parsed.rows,
         columns=parsed.columns,
-        number_of_frames=frames,
-        frame_offsets=[offset_in_file + i * parsed.frame_length for i in range(frames)]
-        if offset_in_file is not None
-        else [],
-        frame_lengths=[parsed.frame_length] * frames if indexed else [],
+        number_of_frames=parsed.number_of_frames,
+        frame_offsets=frame_offsets,
+        frame_lengths=frame_lengths,
         attributes=dicom_json.select(attributes, dicom_json.INSTANCE_TAGS),
         metadata_json=dicom_json.dumps(attributes),
     )
@@ -457,7 +445,7 @@ def derived_instance_store(
             raise CaseError(f"SOP instance {sop_uid} is already stored in another series")
         return IngestOutcome("duplicate", study_uid, series_uid, sop_uid)
 
-    offset_in_file = pixel_data_offset(payload) if parsed.frame_length else None
+    frames = frame_index(payload, parsed)
     _, key = store_bytes(payload)
     attributes = dicom_json.instance_json(ds)
     try:
@@ -480,12 +468,12 @@ def derived_instance_store(
                 series.study_id != study.pk or series.source_series_id != source_series.pk
             ):
                 raise CaseError(f"series {series_uid} exists and was not derived from the source")
-            _derived_instance_row_create(
+            _instance_row_create(
                 series=series,
                 parsed=parsed,
                 key=key,
                 size_bytes=len(payload),
-                offset_in_file=offset_in_file,
+                frames=frames,
                 attributes=attributes,
             )
     except IntegrityError:
