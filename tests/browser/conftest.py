@@ -19,7 +19,13 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from accounts.models import User
 from cases.models import Case, Region
-from tests.browser.phantoms import PhantomFiles, cervical_files, import_case, lumbar_files
+from tests.browser.phantoms import (
+    PhantomFiles,
+    cervical_files,
+    compressed_cervical_files,
+    import_case,
+    lumbar_files,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 # Software WebGL 2 (SwiftShader through ANGLE): what a GPU-less CI machine has.
@@ -56,6 +62,11 @@ def cervical_phantom(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
 
 
 @pytest.fixture(scope="session")
+def compressed_phantom(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
+    return compressed_cervical_files(tmp_path_factory.mktemp("browser-compressed"))
+
+
+@pytest.fixture(scope="session")
 def lumbar_phantom(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
     return lumbar_files(tmp_path_factory.mktemp("browser-lumbar"))
 
@@ -63,6 +74,11 @@ def lumbar_phantom(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
 @pytest.fixture
 def cervical_case(transactional_db: None, cervical_phantom: PhantomFiles) -> Case:
     return import_case(cervical_phantom, label="BROWSER-C1", region=Region.CERVICAL)
+
+
+@pytest.fixture
+def compressed_case(transactional_db: None, compressed_phantom: PhantomFiles) -> Case:
+    return import_case(compressed_phantom, label="BROWSER-C2", region=Region.CERVICAL)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pydicom
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
 
 from cases.models import Case, Region, SeriesRole, Study
 from cases.services import case_create, instance_ingest
@@ -43,6 +45,25 @@ def cervical_files(out_dir: Path) -> PhantomFiles:
     files = write_cervical_case_dicom(
         phantom, out_dir, patient_name="VIEWER^CERVICAL", patient_id="VC1"
     )
+    return PhantomFiles(files, phantom.ct_hu, None, phantom.spacing_mm)
+
+
+def compressed_cervical_files(out_dir: Path) -> PhantomFiles:
+    """The cervical phantom stored compressed: CT as JPEG 2000, MRI as JPEG-LS (lossless)."""
+    phantom: CervicalPhantom = generate_cervical_case(seed=12, shape=CERVICAL_SHAPE)
+    plain = write_cervical_case_dicom(
+        phantom, out_dir / "plain", patient_name="VIEWER^COMPRESSED", patient_id="VC2"
+    )
+    files: dict[str, list[Path]] = {}
+    for role, syntax in (("CT", JPEG2000Lossless), ("MRI-T2", JPEGLSLossless)):
+        files[role] = []
+        for path in plain[role]:
+            dataset = pydicom.dcmread(path)
+            dataset.compress(syntax)
+            target = out_dir / role / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            dataset.save_as(target, enforce_file_format=True)
+            files[role].append(target)
     return PhantomFiles(files, phantom.ct_hu, None, phantom.spacing_mm)
 
 

@@ -85,6 +85,24 @@ def voxel_centres(mask: npt.NDArray[np.bool_], step: int = 1) -> list[tuple[floa
     return [(c + 0.5, r + 0.5) for r, c in zip(rows[::step], columns[::step], strict=True)]
 
 
+def assert_tracks_stored_values(page: Page, viewport_id: str, hu: npt.NDArray[Any]) -> None:
+    """Set a known window and compare the canvas with the stored values it should show."""
+    page.evaluate(f"{VIEWER}.setWindow('{viewport_id}', {{width: 400, center: 40}})")
+    assert viewport(state_of(page), viewport_id)["windowWidth"] == pytest.approx(400)
+    painted(page)
+    grid = np.zeros(hu.shape, dtype=bool)
+    grid[8:-8:3, 8:-8:3] = True
+    rendered = sample(page, viewport_id, voxel_centres(grid))
+    # A DICOM linear window of width 400 and centre 40 (PS3.3 C.11.2.1.2.1).
+    lower, upper = 40 - 0.5 - 399 / 2, 40 - 0.5 + 399 / 2
+    expected = np.clip((hu.astype(float)[grid] - lower) / (upper - lower), 0, 1) * 255
+    gray = rendered.mean(axis=1)
+    assert gray.std() > 20, "the canvas is blank"
+    assert np.abs(rendered[:, 0] - rendered[:, 2]).max() <= 2, "CT renders in grey"
+    assert np.median(np.abs(gray - expected)) <= 3
+    assert np.corrcoef(gray, expected)[0, 1] > 0.97
+
+
 def assert_clean(log: PageLog) -> None:
     assert log.console_errors == []
     assert log.failed == []
@@ -98,25 +116,7 @@ def test_ct_renders_and_tracks_the_stored_values(
     state = open_case(page, live_server, cervical_case)
     ct = viewport(state, "v1")
     assert ct["modality"] == "CT" and ct["numberOfSlices"] == 16
-    page.evaluate(f"{VIEWER}.setWindow('v1', {{width: 400, center: 40}})")
-    assert viewport(state_of(page), "v1")["windowWidth"] == pytest.approx(400)
-    painted(page)
-
-    hu = cervical_phantom.ct_hu[ct["sliceIndex"]].astype(float)
-    grid = np.zeros(hu.shape, dtype=bool)
-    grid[8:-8:3, 8:-8:3] = True
-    points = voxel_centres(grid)
-    rendered = sample(page, "v1", points)
-    # A DICOM linear window of width 400 and centre 40 (PS3.3 C.11.2.1.2.1).
-    lower, upper = 40 - 0.5 - 399 / 2, 40 - 0.5 + 399 / 2
-    expected = np.clip((hu[grid] - lower) / (upper - lower), 0, 1) * 255
-    gray = rendered.mean(axis=1)
-
-    assert gray.std() > 20, "the canvas is blank"
-    assert np.abs(rendered[:, 0] - rendered[:, 2]).max() <= 2, "CT renders in grey"
-    error = np.abs(gray - expected)
-    assert np.median(error) <= 3
-    assert np.corrcoef(gray, expected)[0, 1] > 0.97
+    assert_tracks_stored_values(page, "v1", cervical_phantom.ct_hu[ct["sliceIndex"]])
     assert_clean(page_log)
 
 
@@ -361,4 +361,22 @@ def test_leaving_a_case_frees_the_viewer(
     # Frames still on the wire are let land first; then nothing stays cached.
     page.wait_for_function("window.SagittalViewer.cacheStats().bytes === 0")
     assert page.evaluate("window.SagittalViewer.cacheStats().volumes") == 0
+    assert_clean(page_log)
+
+
+def test_compressed_series_decode_with_the_bundled_codecs(
+    live_server: Any, compressed_case: Case, compressed_phantom: PhantomFiles,
+    page_log: PageLog, page: Page,
+) -> None:  # fmt: skip
+    """JPEG 2000 CT and JPEG-LS MRI frames, sent as stored, decode in the bundle's worker with
+    its WebAssembly codecs, fetched from this origin, to the stored values."""
+    state = open_case(page, live_server, compressed_case)
+    ct = viewport(state, "v1")
+    assert_tracks_stored_values(page, "v1", compressed_phantom.ct_hu[ct["sliceIndex"]])
+    spread = np.zeros(compressed_phantom.ct_hu.shape[1:], dtype=bool)
+    spread[::8, ::8] = True
+    mri = sample(page, "v2", voxel_centres(spread))
+    assert mri.std() > 10, "the MRI canvas is blank"
+    codecs = [url for url in page_log.requests if url.endswith(".wasm")]
+    assert any("openjpeg" in url for url in codecs) and any("charls" in url for url in codecs)
     assert_clean(page_log)

@@ -12,11 +12,11 @@ from django.conf import settings
 from django.template import Context, Template
 from django.test import Client, override_settings
 from django.urls import reverse
-from viewer.templatetags.viewer_assets import ENTRY, load_assets
 
 from accounts.models import User
 from cases.models import Case
 from tests.conftest import PASSWORD
+from viewer.templatetags.viewer_assets import ENTRY, load_assets
 
 BUNDLE = Path(settings.BASE_DIR) / "frontend" / "static" / "viewer"
 
