@@ -718,28 +718,15 @@ def orthanc_server(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Ta
 
 def generate_series(out_dir: Path, slices: int, size: int) -> list[Path]:
     """A cervical phantom CT, ``slices`` x ``size`` x ``size``, 16-bit, with PHI to remove."""
-    from inference.phantoms import generate_cervical_case
-    from inference.phantoms.cases import CERVICAL_CT
-    from inference.phantoms.dicom_writer import write_ct_series
-    from inference.phantoms.study import StudyInfo
+    from inference.phantoms import generate_cervical_case, write_cervical_ct_dicom
 
-    phantom = generate_cervical_case(seed=11, shape=(slices, size, size))
-    study = StudyInfo.synthetic(
-        seed=11,
+    return write_cervical_ct_dicom(
+        generate_cervical_case(seed=11, shape=(slices, size, size)),
+        out_dir,
         patient_name="BENCH^PATIENT^CT",
         patient_id="BENCH-0001",
-        body_part="CSPINE",
         study_description="Benchmark cervical spine CT",
         uid_namespace=f"bench/{slices}/{size}",
-    )
-    return write_ct_series(
-        phantom.ct_hu,
-        out_dir,
-        study=study,
-        spacing_mm=phantom.spacing_mm,
-        series_number=2,
-        series_description="C-Spine Axial Br64",
-        params=CERVICAL_CT,
     )
 
 

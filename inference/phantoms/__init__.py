@@ -20,6 +20,7 @@ from inference.phantoms.cases import (
     ROLE_MRM,
     ROLE_NCCTM_MASK,
     write_cervical_case_dicom,
+    write_cervical_ct_dicom,
     write_lumbar_case_dicom,
 )
 from inference.phantoms.cervical import (
@@ -93,6 +94,7 @@ __all__ = [
     "save_series",
     "slice_positions",
     "write_cervical_case_dicom",
+    "write_cervical_ct_dicom",
     "write_ct_series",
     "write_lumbar_case_dicom",
     "write_mr_series",

@@ -63,6 +63,56 @@ LUMBAR_MRM = MRParameters(
 )
 
 
+def _cervical_study(
+    phantom: CervicalPhantom,
+    *,
+    patient_name: str,
+    patient_id: str,
+    study_description: str,
+    uid_namespace: str | None,
+) -> StudyInfo:
+    return StudyInfo.synthetic(
+        seed=phantom.seed,
+        patient_name=patient_name,
+        patient_id=patient_id,
+        body_part="CSPINE",
+        study_description=study_description,
+        uid_namespace=uid_namespace or f"cervical/{phantom.seed}/{patient_id}",
+    )
+
+
+def _write_cervical_ct(phantom: CervicalPhantom, out_dir: Path, study: StudyInfo) -> list[Path]:
+    return write_ct_series(
+        phantom.ct_hu,
+        out_dir,
+        study=study,
+        spacing_mm=phantom.spacing_mm,
+        series_number=2,
+        series_description=f"C-Spine Axial {phantom.spacing_mm[0]:.1f} Br64",
+        params=CERVICAL_CT,
+    )
+
+
+def write_cervical_ct_dicom(
+    phantom: CervicalPhantom,
+    out_dir: Path,
+    *,
+    patient_name: str,
+    patient_id: str,
+    study_description: str = "Cervical spine CT",
+    uid_namespace: str | None = None,
+) -> list[Path]:
+    """Write only the CT series of a cervical phantom (benchmarks of large CT series)."""
+    study = _cervical_study(
+        phantom,
+        patient_name=patient_name,
+        patient_id=patient_id,
+        study_description=study_description,
+        uid_namespace=uid_namespace,
+    )
+    return _write_cervical_ct(phantom, out_dir, study)
+
+
 def write_cervical_case_dicom(
     phantom: CervicalPhantom,
     out_dir: Path,
@@ -84,24 +134,15 @@ def write_cervical_case_dicom(
     Returns:
         Series role -> files, slice order (cranial first).
     """
-    study = StudyInfo.synthetic(
-        seed=phantom.seed,
+    study = _cervical_study(
+        phantom,
         patient_name=patient_name,
         patient_id=patient_id,
-        body_part="CSPINE",
         study_description="Cervical spine trauma CT and MRI",
-        uid_namespace=uid_namespace or f"cervical/{phantom.seed}/{patient_id}",
+        uid_namespace=uid_namespace,
     )
     thick = phantom.spacing_mm[0]
-    ct = write_ct_series(
-        phantom.ct_hu,
-        out_dir / ROLE_CT,
-        study=study,
-        spacing_mm=phantom.spacing_mm,
-        series_number=2,
-        series_description=f"C-Spine Axial {thick:.1f} Br64",
-        params=CERVICAL_CT,
-    )
+    ct = _write_cervical_ct(phantom, out_dir / ROLE_CT, study)
     mri = write_mr_series(
         phantom.mri_t2,
         out_dir / ROLE_MRI_T2,
