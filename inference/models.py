@@ -26,6 +26,7 @@ class ModelBackend(models.TextChoices):
 
     NCCTM_UNET = "ncctm-unet", "MONAI 3D U-Net (sliding window)"
     PSEUDOMRI_DDIM = "pseudomri-ddim", "Image-conditioned diffusion U-Net (DDIM)"
+    PSEUDOMRI_SD = "pseudomri-sd", "Fine-tuned Stable Diffusion img2img (local diffusers folder)"
 
 
 class DeviceRequirement(models.TextChoices):
@@ -36,9 +37,11 @@ class DeviceRequirement(models.TextChoices):
 class ModelVersion(models.Model):
     """A trained checkpoint, registered with its checksum, configuration and metrics.
 
-    The checkpoint file lies under ``SAGITTAL_MODELS_DIR``; its sha256 is verified on every
-    load. At most one version per task is active: jobs started without naming a version use it,
-    and a fresh install has none until a model is trained or registered.
+    The checkpoint file (or, for a diffusers pipeline, folder) lies under
+    ``SAGITTAL_MODELS_DIR``; its sha256 (of a folder: of the sorted manifest of its files'
+    paths and sha256s) is verified on every load. At most one version per task is active:
+    jobs started without naming a version use it, and a fresh install has none until a model
+    is trained or registered.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -48,7 +51,8 @@ class ModelVersion(models.Model):
     version = models.CharField(max_length=50)
     description = models.TextField(blank=True)
     checkpoint = models.CharField(
-        max_length=500, help_text="Path of the checkpoint relative to SAGITTAL_MODELS_DIR."
+        max_length=500,
+        help_text="Path of the checkpoint file or folder relative to SAGITTAL_MODELS_DIR.",
     )
     sha256 = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField(default=0)

@@ -50,7 +50,9 @@ class CheckpointInfo:
 class NCCTMRunner:
     """The NC-CTM U-Net with its sliding-window inferer."""
 
-    def __init__(self, path: Path, sha256: str, device: torch.device) -> None:
+    def __init__(
+        self, path: Path, sha256: str, device: torch.device, settings: dict[str, Any]
+    ) -> None:
         from inference.ncctm import NCCTMSegmenter, load_model
 
         model, config, _ = load_model(path, sha256=sha256, device=device)
@@ -71,7 +73,9 @@ class NCCTMRunner:
 class PseudoMRIRunner:
     """The image-conditioned diffusion U-Net, sampled with DDIM slice by slice."""
 
-    def __init__(self, path: Path, sha256: str, device: torch.device) -> None:
+    def __init__(
+        self, path: Path, sha256: str, device: torch.device, settings: dict[str, Any]
+    ) -> None:
         from inference.pseudomri import PseudoMRIGenerator, load_model
 
         model, config, _ = load_model(path, sha256=sha256, device=device)
@@ -98,9 +102,47 @@ class PseudoMRIRunner:
         return mri[:, :rows, :columns]
 
 
-_RUNNERS: dict[str, type[NCCTMRunner] | type[PseudoMRIRunner]] = {
+class StableDiffusionRunner:
+    """A registered fine-tuned Stable Diffusion img2img pipeline (a diffusers folder).
+
+    The folder's manifest sha256 is checked before the pipeline is loaded; the model
+    version's config holds its settings, which a job's parameters may override (prompt,
+    strength, steps, seed). The output is grey levels scaled to ``intensity_scale``, written
+    as the same derived synthetic MR series as the DDIM backend's.
+    """
+
+    def __init__(
+        self, path: Path, sha256: str, device: torch.device, settings: dict[str, Any]
+    ) -> None:
+        from inference.pseudomri import StableDiffusionImg2ImgBackend, StableDiffusionSettings
+
+        self.device = device
+        self.settings = StableDiffusionSettings.from_dict(settings)
+        try:
+            self.backend = StableDiffusionImg2ImgBackend.from_settings(
+                path, self.settings, device=device, sha256=sha256
+            )
+        except OSError as exc:
+            raise CheckpointError(f"the pipeline folder {path} does not load: {exc}") from exc
+
+    def run(
+        self, volume: CTVolume, *, parameters: dict[str, Any], progress: Progress
+    ) -> npt.NDArray[np.float32]:
+        grey = self.backend.generate_slices(
+            volume.hu,
+            seed=int(parameters.get("seed", 0)),
+            prompt=parameters.get("prompt"),
+            strength=parameters.get("strength"),
+            steps=parameters.get("steps"),
+            progress=progress,
+        )
+        return grey * np.float32(self.settings.intensity_scale)
+
+
+_RUNNERS: dict[str, type[NCCTMRunner] | type[PseudoMRIRunner] | type[StableDiffusionRunner]] = {
     ModelBackend.NCCTM_UNET: NCCTMRunner,
     ModelBackend.PSEUDOMRI_DDIM: PseudoMRIRunner,
+    ModelBackend.PSEUDOMRI_SD: StableDiffusionRunner,
 }
 _cache: OrderedDict[tuple[str, str, str], Runner] = OrderedDict()
 _lock = threading.Lock()
@@ -137,13 +179,13 @@ def runner_for(model_version: ModelVersion) -> Runner:
             limit_threads(settings.INFERENCE_TORCH_THREADS)
         try:
             runner: Runner = _RUNNERS[model_version.backend](
-                model_version.checkpoint_path, model_version.sha256, device
+                model_version.checkpoint_path, model_version.sha256, device, model_version.config
             )
         except KeyError as exc:
             raise ModelLoadError(f"unknown model backend {model_version.backend!r}") from exc
         except CheckpointError as exc:
             raise ModelLoadError(str(exc)) from exc
-        except (RuntimeError, TypeError, ValueError) as exc:
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{model_version} does not load: {exc}") from exc
         _cache[key] = runner
         while len(_cache) > CACHE_SIZE:
@@ -151,13 +193,30 @@ def runner_for(model_version: ModelVersion) -> Runner:
         return runner
 
 
-def checkpoint_inspect(*, backend: str, path: Path, sha256: str) -> CheckpointInfo:
+def checkpoint_inspect(
+    *, backend: str, path: Path, sha256: str, settings: dict[str, Any] | None = None
+) -> CheckpointInfo:
     """Verify a checkpoint and load it once, as a job would, before it is registered.
+
+    Args:
+        backend: How it is run.
+        path: The checkpoint file (a diffusers pipeline: its folder).
+        sha256: Its digest.
+        settings: Stable Diffusion only: the settings to register (validated here).
 
     Raises:
         ModelLoadError: If it fails its checksum, cannot be read or is of another kind.
     """
     try:
+        if backend == ModelBackend.PSEUDOMRI_SD:
+            from inference.pseudomri import StableDiffusionSettings
+
+            try:
+                sd_settings = StableDiffusionSettings.from_dict(settings or {})
+            except ValueError as exc:
+                raise ModelLoadError(f"invalid settings: {exc}") from exc
+            StableDiffusionRunner(path, sha256, torch.device("cpu"), sd_settings.to_dict())
+            return CheckpointInfo(sd_settings.to_dict(), {})
         if backend == ModelBackend.NCCTM_UNET:
             from inference.ncctm import load_model as load_ncctm
 
@@ -168,9 +227,11 @@ def checkpoint_inspect(*, backend: str, path: Path, sha256: str) -> CheckpointIn
 
             _, pseudomri_config, metadata = load_pseudomri(path, sha256=sha256)
             return CheckpointInfo(pseudomri_config.to_dict(), metadata)
+    except ModelLoadError:
+        raise
     except CheckpointError as exc:
         raise ModelLoadError(str(exc)) from exc
-    except (RuntimeError, TypeError, ValueError) as exc:
+    except (OSError, RuntimeError, TypeError, ValueError) as exc:
         # A checkpoint whose weights do not fit the network its config describes.
         raise ModelLoadError(f"checkpoint {path} does not load: {exc}") from exc
     raise ModelLoadError(f"unknown model backend {backend!r}")

@@ -1,9 +1,12 @@
-"""A stored CT series as a volume for the models, with the checks a job's input needs.
+"""A CT (or MR) series as a volume for the models, with the checks a model's input needs.
 
-Files are read back from storage and parsed by ``cases.dicom_io`` (the one module that turns
-bytes into datasets); everything a model assumes about its input (a single-frame axial CT
-stack on a regular grid) is checked here, so that a wrong or corrupt series fails the job with
-a sentence a coordinator can act on instead of a stack trace.
+Files are parsed by ``cases.dicom_io`` (the one module that turns bytes into datasets, and
+Django-free); everything a model assumes about its input (a single-frame axial stack on a
+regular grid) is checked by :func:`volume_from_datasets`, so that a wrong or corrupt series
+fails a job or a training run with a sentence a coordinator can act on instead of a stack
+trace. :func:`load_ct_volume` reads a series stored in the platform (the only function here
+that needs Django, imported when called); the training commands read folders of files with
+the same checks (``inference.training_data``).
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage, EnhancedCTImageStorage
+from pydicom.uid import (
+    CTImageStorage,
+    EnhancedCTImageStorage,
+    EnhancedMRImageStorage,
+    MRImageStorage,
+)
 
 from cases.dicom_io import DicomRejected, parse_instance
-from cases.storage import open_stored
 from inference.errors import JobInputError
 
 if TYPE_CHECKING:  # the volume type and the output writers stay importable without Django
@@ -28,6 +35,9 @@ if TYPE_CHECKING:  # the volume type and the output writers stay importable with
 _TOLERANCE = 1e-3
 #: The models need some through-plane context; fewer slices are not a CT volume.
 MIN_SLICES = 4
+#: The single-frame SOP class of each modality a volume can be read from.
+SINGLE_FRAME_CLASSES = {"CT": CTImageStorage, "MR": MRImageStorage}
+MULTI_FRAME_CLASSES = {"CT": EnhancedCTImageStorage, "MR": EnhancedMRImageStorage}
 
 
 class SeriesInputError(JobInputError):
@@ -39,7 +49,8 @@ class CTVolume:
     """A CT series as a ``(z, y, x)`` HU volume, slice 0 cranial.
 
     Attributes:
-        hu: Hounsfield units, float32.
+        hu: Hounsfield units, float32 (for an MR series read by :func:`volume_from_datasets`
+            with ``modality="MR"``: the rescaled signal).
         spacing_mm: ``(dz, dy, dx)``; ``dz`` is measured between slice positions.
         datasets: The source instances in the order of ``hu``'s slices (pixel data kept:
             highdicom and the derived series reference them).
@@ -50,7 +61,10 @@ class CTVolume:
     datasets: list[Dataset]
 
 
-def _read(series: Series) -> list[Dataset]:
+def read_series_datasets(series: Series) -> list[Dataset]:
+    """The parsed instances of a series stored in the platform (needs Django)."""
+    from cases.storage import open_stored
+
     instances = list(series.instances.all())
     if not instances:
         raise SeriesInputError(f"series {series.series_instance_uid} has no instances")
@@ -105,16 +119,49 @@ def load_ct_volume(series: Series, *, require_modality: str = "CT") -> CTVolume:
             f"the model needs a {require_modality} series, but series "
             f"{series.series_number or series.series_instance_uid} is {series.modality}"
         )
-    datasets = _read(series)
+    return volume_from_datasets(read_series_datasets(series), modality=require_modality)
+
+
+def read_dicom_file(data: bytes, *, name: str) -> Dataset:
+    """Parse one DICOM file with the checks of ingest (``cases.dicom_io``).
+
+    Raises:
+        SeriesInputError: If it is not an acceptable DICOM file; ``name`` says which.
+    """
+    try:
+        return parse_instance(data).dataset
+    except DicomRejected as exc:
+        raise SeriesInputError(f"{name} is not a usable DICOM file: {exc}") from exc
+
+
+def volume_from_datasets(datasets: Sequence[Dataset], *, modality: str = "CT") -> CTVolume:
+    """Check single-frame axial images of one series and stack them into a volume.
+
+    Args:
+        datasets: The instances, in any order.
+        modality: ``"CT"`` (values in HU) or ``"MR"``.
+
+    Returns:
+        The volume, cranial slice first, with its spacing and the datasets in that order.
+
+    Raises:
+        SeriesInputError: If an instance is of another modality, multi-frame, without pixels,
+            or the slices are not one regular axial grid of at least ``MIN_SLICES``.
+    """
+    if not datasets:
+        raise SeriesInputError("the series has no instances")
+    datasets = list(datasets)
     for ds in datasets:
-        if str(ds.Modality) != require_modality:
+        if str(ds.get("Modality", "")) != modality:
             raise SeriesInputError(
-                f"instance {ds.SOPInstanceUID} is {ds.Modality}, not {require_modality}"
+                f"instance {ds.SOPInstanceUID} is {ds.get('Modality')}, not {modality}"
             )
-        if str(ds.SOPClassUID) == EnhancedCTImageStorage:
-            raise SeriesInputError("multi-frame (enhanced) CT is not supported as model input")
-        if str(ds.SOPClassUID) != CTImageStorage:
-            raise SeriesInputError(f"instance {ds.SOPInstanceUID} is not a CT image")
+        if str(ds.SOPClassUID) == MULTI_FRAME_CLASSES.get(modality):
+            raise SeriesInputError(
+                f"multi-frame (enhanced) {modality} is not supported as model input"
+            )
+        if str(ds.SOPClassUID) != SINGLE_FRAME_CLASSES.get(modality):
+            raise SeriesInputError(f"instance {ds.SOPInstanceUID} is not a {modality} image")
         if "PixelData" not in ds:
             raise SeriesInputError(f"instance {ds.SOPInstanceUID} has no pixel data")
     if len(datasets) < MIN_SLICES:
@@ -162,3 +209,41 @@ def load_ct_volume(series: Series, *, require_modality: str = "CT") -> CTVolume:
         spacing_mm=(float(steps.mean()), spacing_y, spacing_x),
         datasets=datasets,
     )
+
+
+def _positions(volume: CTVolume) -> npt.NDArray[np.float64]:
+    return np.asarray([_float_list(ds, "ImagePositionPatient") for ds in volume.datasets])
+
+
+def check_same_grid(reference: CTVolume, other: CTVolume, *, what: str) -> None:
+    """Check that ``other`` lies voxel for voxel on ``reference``'s grid (co-registered).
+
+    Same frame of reference (where both declare one), slice count and positions, orientation,
+    pixel spacing and matrix size, within 0.01 mm.
+
+    Raises:
+        SeriesInputError: Saying what differs; ``what`` names the other series.
+    """
+    ref_ds, other_ds = reference.datasets[0], other.datasets[0]
+    ref_for = str(ref_ds.get("FrameOfReferenceUID", "") or "")
+    other_for = str(other_ds.get("FrameOfReferenceUID", "") or "")
+    if ref_for and other_for and ref_for != other_for:
+        raise SeriesInputError(
+            f"{what} has another frame of reference than the CT: it is not co-registered"
+        )
+    if other.hu.shape != reference.hu.shape:
+        raise SeriesInputError(
+            f"{what} is not on the CT grid: {other.hu.shape} voxels (z, y, x), the CT has "
+            f"{reference.hu.shape}"
+        )
+    for keyword in ("ImageOrientationPatient", "PixelSpacing"):
+        if not np.allclose(
+            _float_list(ref_ds, keyword), _float_list(other_ds, keyword), atol=0.01, rtol=0
+        ):
+            raise SeriesInputError(f"{what} is not on the CT grid: its {keyword} differs")
+    offset = np.abs(_positions(reference) - _positions(other)).max()
+    if offset > 0.01:
+        raise SeriesInputError(
+            f"{what} is not on the CT grid: its slices lie up to {offset:.2f} mm away from "
+            "the CT's (not co-registered)"
+        )

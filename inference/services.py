@@ -71,19 +71,40 @@ def _slug(text: str) -> str:
 
 
 def _sha256_file(path: Path) -> str:
-    from inference.common.checkpoints import sha256_file
+    """The digest of a checkpoint file, or of a model folder's manifest (diffusers pipeline).
 
-    return sha256_file(path)
+    Raises:
+        CheckpointError: If a folder is empty or holds a symbolic link.
+    """
+    from inference.common.checkpoints import sha256_file, sha256_tree
+
+    return sha256_tree(path) if path.is_dir() else sha256_file(path)
 
 
 def _copy_into_models_dir(source: Path, *, task: str, name: str, version: str, sha: str) -> Path:
-    """Copy a checkpoint under SAGITTAL_MODELS_DIR (atomically); return its relative path."""
+    """Copy a checkpoint file or folder under SAGITTAL_MODELS_DIR (atomically).
+
+    Returns:
+        Its path relative to SAGITTAL_MODELS_DIR.
+    """
     root = Path(settings.SAGITTAL_MODELS_DIR)
-    relative = Path(task) / f"{_slug(name)}-{_slug(version)}-{sha[:12]}.pt"
+    suffix = "" if source.is_dir() else ".pt"
+    relative = Path(task) / f"{_slug(name)}-{_slug(version)}-{sha[:12]}{suffix}"
     target = root / relative
     if source.resolve() == target.resolve():
         return relative
     target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        # Copy beside the target and rename: a reader never sees a half-copied folder.
+        tmp_dir = tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            shutil.copytree(source, Path(tmp_dir) / "pipeline")
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(Path(tmp_dir) / "pipeline", target)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        return relative
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
     try:
@@ -93,6 +114,12 @@ def _copy_into_models_dir(source: Path, *, task: str, name: str, version: str, s
         if os.path.exists(tmp):
             os.unlink(tmp)
     return relative
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def _json_safe(value: Any) -> Any:
@@ -118,11 +145,17 @@ def model_version_register(
     training_data: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     activate: bool = False,
+    settings_: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Verify a checkpoint, copy it into the models directory and register it.
 
     The checkpoint is loaded once, as a job would load it, before anything is recorded: a
     file that is not a model of ``task`` is refused here, not in a coordinator's job.
+
+    A folder is a fine-tuned Stable Diffusion img2img pipeline in diffusers format (pseudo-MRI
+    only): its sha256 is that of the sorted manifest of its files' relative paths and sha256s,
+    checked again on every load, and ``settings_`` (prompt, strength, steps, guidance_scale,
+    resolution, window, intensity_scale; see ``StableDiffusionSettings``) become its config.
 
     Args:
         actor: Who registers it (``None`` for commands and the demo).
@@ -135,10 +168,13 @@ def model_version_register(
         training_data: What it was trained on (defaults to the checkpoint's metadata).
         metrics: Its evaluation (defaults to the checkpoint's metadata).
         activate: Make it the active model of its task.
+        settings_: Settings of a Stable Diffusion pipeline (defaults where not given).
 
     Raises:
-        InferenceError: If the version exists or the checkpoint does not load.
+        InferenceError: If the version exists, the checkpoint does not load, or settings are
+            given for a checkpoint that takes none.
     """
+    from inference.common.checkpoints import CheckpointError
     from inference.runners import checkpoint_inspect
 
     task = ModelTask(task)
@@ -149,12 +185,24 @@ def model_version_register(
     if ModelVersion.objects.filter(task=task, name=name, version=version).exists():
         raise InferenceError(f"{task.label} model {name} {version} is already registered")
     source = Path(checkpoint)
-    if not source.is_file():
+    if not source.is_file() and not source.is_dir():
         raise InferenceError(f"checkpoint {source} does not exist")
-    sha = _sha256_file(source)
-    backend = TASK_BACKENDS[task]
+    if source.is_dir():
+        if task != ModelTask.PSEUDO_MRI:
+            raise InferenceError(
+                f"a folder is registered as a Stable Diffusion pipeline, which is not a "
+                f"{task.label} model; give a checkpoint file of train_ncctm"
+            )
+        backend = ModelBackend.PSEUDOMRI_SD
+    else:
+        if settings_:
+            raise InferenceError("settings are for Stable Diffusion pipeline folders only")
+        backend = TASK_BACKENDS[task]
     try:
-        info = checkpoint_inspect(backend=backend, path=source, sha256=sha)
+        sha = _sha256_file(source)
+        info = checkpoint_inspect(backend=backend, path=source, sha256=sha, settings=settings_)
+    except CheckpointError as exc:
+        raise InferenceError(f"the checkpoint is not a usable {task.label} model: {exc}") from exc
     except ModelLoadError as exc:
         raise InferenceError(f"the checkpoint is not a usable {task.label} model: {exc}") from exc
     relative = _copy_into_models_dir(source, task=task, name=name, version=version, sha=sha)
@@ -170,7 +218,7 @@ def model_version_register(
             description=description,
             checkpoint=str(relative),
             sha256=sha,
-            size_bytes=stored.stat().st_size,
+            size_bytes=_size(stored),
             config=_json_safe(info.config),
             training_data=_json_safe(
                 info.metadata.get("training_data", {}) if training_data is None else training_data
@@ -205,10 +253,16 @@ def model_version_activate(*, actor: User | None, model_version: ModelVersion) -
     Raises:
         InferenceError: If the checkpoint is missing or was modified.
     """
+    from inference.common.checkpoints import CheckpointError
+
     path = model_version.checkpoint_path
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise InferenceError(f"the checkpoint of {model_version} is missing ({path})")
-    if _sha256_file(path) != model_version.sha256:
+    try:
+        actual = _sha256_file(path)
+    except CheckpointError as exc:
+        raise InferenceError(f"the checkpoint of {model_version} is unusable: {exc}") from exc
+    if actual != model_version.sha256:
         raise InferenceError(
             f"the checkpoint of {model_version} failed its sha256 check: it was modified "
             "after registration; refusing to activate it"
@@ -238,26 +292,65 @@ def model_version_activate(*, actor: User | None, model_version: ModelVersion) -
 # --- jobs: creating and cancelling ----------------------------------------------------------------
 
 
-def _clean_parameters(task: ModelTask, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    given = dict(parameters or {})
-    allowed = {"steps", "seed"} if task == ModelTask.PSEUDO_MRI else set()
+def _whole_number(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InferenceError(f"{key} must be a whole number")
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise InferenceError(f"{key} must be a whole number") from exc
+    if not low <= number <= high:
+        raise InferenceError(f"{key} must lie between {low} and {high}")
+    return number
+
+
+def _clean_parameters(
+    model_version: ModelVersion, parameters: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Validate a job's parameters against what its model's backend takes.
+
+    NC-CTM takes none; the DDIM backend ``steps`` and ``seed``; a Stable Diffusion pipeline
+    also ``prompt`` and ``strength``, checked together with its registered settings.
+    """
+    given = {k: v for k, v in dict(parameters or {}).items() if v not in (None, "")}
+    backend = model_version.backend
+    allowed: set[str] = {
+        ModelBackend.NCCTM_UNET: set[str](),
+        ModelBackend.PSEUDOMRI_DDIM: {"steps", "seed"},
+        ModelBackend.PSEUDOMRI_SD: {"steps", "seed", "prompt", "strength"},
+    }.get(ModelBackend(backend), set())
     unknown = sorted(set(given) - allowed)
     if unknown:
-        raise InferenceError(f"unknown parameters for {task.label}: {', '.join(unknown)}")
+        label = ModelTask(model_version.task).label
+        raise InferenceError(f"unknown parameters for {label}: {', '.join(unknown)}")
     clean: dict[str, Any] = {}
     for key, low, high in (("steps", 1, MAX_SAMPLING_STEPS), ("seed", 0, 2**31 - 1)):
-        if key not in given or given[key] in (None, ""):
-            continue
-        value = given[key]
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise InferenceError(f"{key} must be a whole number")
+        if key in given:
+            clean[key] = _whole_number(key, given[key], low, high)
+    if "prompt" in given:
+        if not isinstance(given["prompt"], str):
+            raise InferenceError("prompt must be text")
+        clean["prompt"] = given["prompt"].strip()
+    if "strength" in given:
+        value = given["strength"]
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise InferenceError("strength must be a number")
         try:
-            number = int(value)
+            clean["strength"] = float(value)
         except ValueError as exc:
-            raise InferenceError(f"{key} must be a whole number") from exc
-        if not low <= number <= high:
-            raise InferenceError(f"{key} must lie between {low} and {high}")
-        clean[key] = number
+            raise InferenceError("strength must be a number") from exc
+    if backend == ModelBackend.PSEUDOMRI_SD:
+        from inference.pseudomri.sd_backend import check_generation
+
+        registered = model_version.config
+        try:
+            check_generation(
+                clean.get("prompt", registered.get("prompt", "")),
+                clean.get("strength", registered.get("strength", 0.0)),
+                clean.get("steps", registered.get("steps", 0)),
+            )
+        except ValueError as exc:
+            raise InferenceError(str(exc)) from exc
     return clean
 
 
@@ -315,7 +408,7 @@ def job_create(
             f"{source_series.series_number or source_series.series_instance_uid} is "
             f"{source_series.modality} ({source_series.get_role_display()})"
         )
-    clean = _clean_parameters(task, parameters)
+    clean = _clean_parameters(model_version, parameters)
     with transaction.atomic():
         busy = InferenceJob.objects.filter(
             source_series=source_series,

@@ -1,6 +1,7 @@
 """Training runs behind ``manage.py train_ncctm`` and ``train_pseudomri`` (Django-free).
 
-A run builds its data (synthetic phantoms for now), trains with the core packages, evaluates
+A run takes its data (synthetic phantoms, a cases directory or the platform's cases: see
+``inference.training_data``), trains with the core packages, evaluates
 on held-out cases against a control (NC-CTM: the same training on shuffled labels; pseudo-MRI:
 an intensity-mapping baseline), and writes a checksummed checkpoint whose metadata carries the
 metrics and a summary of the training data. Registration in the model registry is the
@@ -13,7 +14,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,10 @@ from inference.ncctm import (
     shuffled_label_control,
     train_model,
 )
+from inference.ncctm.data import SegmentationCase
 from inference.pseudomri import (
     IntensityMappingBaseline,
+    PairedVolume,
     PseudoMRIConfig,
     PseudoMRIGenerator,
     compare_generators,
@@ -83,37 +86,103 @@ def _rounded(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float 
     return {k: {m: _number(v) for m, v in values.items()} for k, values in metrics.items()}
 
 
+def _save(
+    out: Path,
+    filename: str,
+    save: Callable[[Path, dict[str, Any]], str],
+    *,
+    metrics: dict[str, Any],
+    training_data: dict[str, Any],
+    started: float,
+    say: Say,
+) -> TrainingOutcome:
+    """The common tail of every run: checkpoint (with metadata), metrics JSON, outcome."""
+    metadata = {"metrics": metrics, "training_data": training_data}
+    checkpoint = out / filename
+    sha = save(checkpoint, metadata)
+    _write(out / "metrics.json", metadata)
+    say(f"{metrics['summary']}; trained in {metrics['train_seconds']:.0f} s")
+    return TrainingOutcome(checkpoint, sha, metrics, training_data, time.perf_counter() - started)
+
+
+# --- NC-CTM ---------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class NCCTMPhantomRun:
-    """Options of an NC-CTM training on synthetic lumbar phantoms.
+class NCCTMRun:
+    """Options of an NC-CTM training, whatever the data.
 
     Attributes:
-        phantoms: Number of phantoms (seeds ``seed .. seed + phantoms - 1``).
-        held_out: Phantoms kept out of training for the test metrics (the last seeds).
+        held_out: Cases kept out of training for the test metrics (without folds: the last
+            cases of the list; with folds: drawn with ``seed``).
         folds: Cross-validation folds on the others (0: no cross-validation).
-        control: Also train on shuffled labels and report the margin over that control.
-        shape: Phantom volume shape; crop: field of view cut at a seed-dependent offset.
-        seed: First phantom seed.
+        control: Also train on shuffled labels and report the margin over that control
+            (needs cases of one shape).
+        seed: Seed of the splits and of the control's shuffle.
         config: Network and training configuration.
     """
 
-    phantoms: int
     held_out: int
     folds: int
     control: bool
-    shape: tuple[int, int, int]
-    crop: tuple[int, int, int] | None
     seed: int
     config: NCCTMConfig
 
 
-def run_ncctm_on_phantoms(run: NCCTMPhantomRun, *, out: Path, say: Say) -> TrainingOutcome:
-    """Train, evaluate (held-out test, optional folds and control) and save an NC-CTM model."""
-    if run.held_out < 1 or run.phantoms - run.held_out < 2:
-        raise ValueError("need at least 1 held-out phantom and 2 to train on")
+def ncctm_phantom_data(
+    phantoms: int, *, shape: tuple[int, int, int], crop: tuple[int, int, int] | None, seed: int
+) -> tuple[list[SegmentationCase], dict[str, Any]]:
+    """Synthetic lumbar phantoms (seeds ``seed ..``) and their training-data summary."""
+    cases = phantom_cases(phantoms, seed=seed, shape=shape, crop=crop)
+    summary = {
+        "source": "synthetic lumbar phantoms (inference.phantoms)",
+        "phantoms": phantoms,
+        "shape": list(shape),
+        "crop": list(crop) if crop else None,
+    }
+    return cases, summary
+
+
+def check_ncctm_split(n_cases: int, run: NCCTMRun) -> None:
+    """Refuse a split the cases cannot make, before anything is trained.
+
+    Raises:
+        ValueError: Saying how many cases the split needs.
+    """
+    if run.held_out < 1:
+        raise ValueError("need at least 1 held-out case")
+    train = n_cases - run.held_out
+    needed = max(2, run.folds)
+    if train < needed:
+        raise ValueError(
+            f"{n_cases} cases are too few: {run.held_out} held-out and at least {needed} to "
+            f"train on{f' in {run.folds} folds' if run.folds >= 2 else ''} are needed "
+            "(lower --held-out or --folds, or add cases)"
+        )
+
+
+def run_ncctm(
+    cases: list[SegmentationCase],
+    training_data: dict[str, Any],
+    run: NCCTMRun,
+    *,
+    out: Path,
+    say: Say,
+) -> TrainingOutcome:
+    """Train, evaluate (held-out test, optional folds and control) and save an NC-CTM model.
+
+    Args:
+        cases: Training and test cases (phantoms or a coordinator's own).
+        training_data: Where they came from; the split is added to it.
+        run: Split and training options.
+        out: Folder of the checkpoint (``ncctm.pt``) and ``metrics.json``.
+        say: Progress output.
+
+    Raises:
+        ValueError: If the cases cannot make the split or the control.
+    """
+    check_ncctm_split(len(cases), run)
     start = time.perf_counter()
-    say(f"Generating {run.phantoms} lumbar phantoms {run.shape} (crop {run.crop})")
-    cases = phantom_cases(run.phantoms, seed=run.seed, shape=run.shape, crop=run.crop)
     config = run.config
     metrics: dict[str, Any] = {}
     if run.folds >= 2:
@@ -149,15 +218,16 @@ def run_ncctm_on_phantoms(run: NCCTMPhantomRun, *, out: Path, say: Say) -> Train
         model, losses = trained.model, trained.losses
     dev = [c for c in cases if c not in test]
     train_seconds = time.perf_counter() - start
-    say("Evaluating on the held-out phantoms")
+    say(f"Evaluating on {len(test)} held-out cases")
     test_metrics, per_case = evaluate_model(model, test, config)
     metrics["test"] = _rounded(test_metrics)
     metrics["test_per_case"] = {k: _rounded(v) for k, v in per_case.items()}
+    metrics["first_loss"] = round(float(np.mean(losses[:20])), 4)
     metrics["final_loss"] = round(float(np.mean(losses[-20:])), 4)
     dice = test_metrics[FOREGROUND]["dice"]
     summary = (
         f"held-out Dice {dice:.3f} (dural canal {test_metrics['dural_canal']['dice']:.3f}) "
-        f"on {len(test)} phantoms"
+        f"on {len(test)} cases"
     )
     if run.control:
         control = train_model(
@@ -173,50 +243,123 @@ def run_ncctm_on_phantoms(run: NCCTMPhantomRun, *, out: Path, say: Say) -> Train
     metrics["summary"] = summary
     metrics["train_seconds"] = round(train_seconds, 1)
     training_data = {
-        "source": "synthetic lumbar phantoms (inference.phantoms)",
-        "phantoms": run.phantoms,
-        "shape": list(run.shape),
-        "crop": list(run.crop) if run.crop else None,
+        **training_data,
         "train_ids": [c.case_id for c in dev],
         "test_ids": [c.case_id for c in test],
         "folds": run.folds,
     }
-    checkpoint = out / "ncctm.pt"
-    sha = save_model(
-        checkpoint, model, config, {"metrics": metrics, "training_data": training_data}
+    return _save(
+        out,
+        "ncctm.pt",
+        lambda path, metadata: save_model(path, model, config, metadata),
+        metrics=metrics,
+        training_data=training_data,
+        started=start,
+        say=say,
     )
-    _write(out / "metrics.json", {"metrics": metrics, "training_data": training_data})
-    say(f"{summary}; trained in {train_seconds:.0f} s")
-    return TrainingOutcome(checkpoint, sha, metrics, training_data, time.perf_counter() - start)
+
+
+# --- pseudo-MRI -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class PseudoMRIPhantomRun:
-    """Options of a pseudo-MRI training on synthetic cervical CT / T2 MRI pairs."""
+class PseudoMRIRun:
+    """Options of a pseudo-MRI training, whatever the data.
 
-    phantoms: int
-    held_out: int
-    shape: tuple[int, int, int]
-    seed: int
+    Attributes:
+        config: Model and training configuration (its seed seeds weights, batches, noise).
+        eval_steps: DDIM steps of the evaluation (default: the config's).
+    """
+
     config: PseudoMRIConfig
     eval_steps: int | None = None
 
 
-def run_pseudomri_on_phantoms(run: PseudoMRIPhantomRun, *, out: Path, say: Say) -> TrainingOutcome:
-    """Train, evaluate against the intensity-mapping baseline and save a pseudo-MRI model."""
-    if run.held_out < 1 or run.phantoms < 1:
+def pseudomri_phantom_data(
+    phantoms: int, held_out: int, *, shape: tuple[int, int, int], seed: int
+) -> tuple[list[PairedVolume], list[PairedVolume], dict[str, Any]]:
+    """Training and held-out cervical phantom pairs, and their summary."""
+    if held_out < 1 or phantoms < 1:
         raise ValueError("need at least 1 training and 1 held-out phantom")
+    train = phantom_pairs(range(seed, seed + phantoms), shape=shape)
+    test = phantom_pairs(range(seed + phantoms, seed + phantoms + held_out), shape=shape)
+    summary = {
+        "source": "synthetic cervical CT / T2 MRI phantoms (inference.phantoms)",
+        "phantoms": phantoms,
+        "shape": list(shape),
+    }
+    return train, test, summary
+
+
+def split_pairs(
+    pairs: list[PairedVolume], held_out: int
+) -> tuple[list[PairedVolume], list[PairedVolume]]:
+    """The last ``held_out`` pairs for testing, the others for training.
+
+    Raises:
+        ValueError: If there are too few pairs.
+    """
+    if held_out < 1 or len(pairs) - held_out < 1:
+        raise ValueError(
+            f"{len(pairs)} cases are too few: {max(held_out, 1)} held-out and at least 1 to "
+            "train on are needed (lower --held-out or add cases)"
+        )
+    return pairs[:-held_out], pairs[-held_out:]
+
+
+def check_pseudomri_pairs(pairs: Sequence[PairedVolume], config: PseudoMRIConfig) -> None:
+    """All slices must share one matrix the U-Net can halve at each level.
+
+    Raises:
+        ValueError: Naming the case whose matrix differs.
+    """
+    multiple = 2 ** (len(config.block_out_channels) - 1)
+    first = pairs[0].ct_hu.shape[1:]
+    for pair in pairs:
+        matrix = pair.ct_hu.shape[1:]
+        if matrix != first:
+            raise ValueError(
+                f"{pair.case_id} has {matrix[0]} x {matrix[1]} slices, {pairs[0].case_id} "
+                f"{first[0]} x {first[1]}: the training slices must share one matrix size"
+            )
+        if any(size % multiple for size in matrix):
+            raise ValueError(
+                f"{pair.case_id} has {matrix[0]} x {matrix[1]} slices: the network needs a "
+                f"multiple of {multiple}"
+            )
+
+
+def run_pseudomri(
+    train: list[PairedVolume],
+    test: list[PairedVolume],
+    training_data: dict[str, Any],
+    run: PseudoMRIRun,
+    *,
+    out: Path,
+    say: Say,
+) -> TrainingOutcome:
+    """Train, evaluate against the intensity-mapping baseline and save a pseudo-MRI model.
+
+    Args:
+        train: Training pairs; test: held-out pairs (at least one each).
+        training_data: Where they came from; the split is added to it.
+        run: Training options.
+        out: Folder of the checkpoint (``pseudomri.pt``) and ``metrics.json``.
+        say: Progress output.
+
+    Raises:
+        ValueError: If a split is empty or the slices do not share one usable matrix.
+    """
+    if not train or not test:
+        raise ValueError("need at least 1 training and 1 held-out case")
+    check_pseudomri_pairs([*train, *test], run.config)
     start = time.perf_counter()
     seed_everything(run.config.seed)
-    say(f"Generating {run.phantoms} + {run.held_out} cervical phantoms {run.shape}")
-    train = phantom_pairs(range(run.seed, run.seed + run.phantoms), shape=run.shape)
-    test_seeds = range(run.seed + run.phantoms, run.seed + run.phantoms + run.held_out)
-    test = phantom_pairs(test_seeds, shape=run.shape)
     result = train_pseudomri(
         train, run.config, progress=_every(run.config.iterations, say, "train")
     )
     train_seconds = time.perf_counter() - start
-    say("Evaluating on the held-out phantoms against the intensity-mapping baseline")
+    say(f"Evaluating on {len(test)} held-out cases against the intensity-mapping baseline")
     generator = PseudoMRIGenerator(result.model, result.config)
     baseline = IntensityMappingBaseline().fit(train)
     steps = run.eval_steps or result.config.inference_steps
@@ -243,28 +386,26 @@ def run_pseudomri_on_phantoms(run: PseudoMRIPhantomRun, *, out: Path, say: Say) 
         "test": _rounded(scores),
         "beats_baseline": beats,
         "eval_steps": steps,
+        "first_loss": round(float(np.mean(result.losses[:20])), 5),
         "final_loss": round(float(np.mean(result.losses[-20:])), 5),
         "summary": summary,
         "train_seconds": round(train_seconds, 1),
     }
     training_data = {
-        "source": "synthetic cervical CT / T2 MRI phantoms (inference.phantoms)",
-        "phantoms": run.phantoms,
-        "shape": list(run.shape),
+        **training_data,
         "train_ids": [p.case_id for p in train],
         "test_ids": [p.case_id for p in test],
         "slices": int(sum(p.ct_hu.shape[0] for p in train)),
     }
-    checkpoint = out / "pseudomri.pt"
-    sha = save_pseudomri(
-        checkpoint,
-        result.model,
-        result.config,
-        {"metrics": metrics, "training_data": training_data},
+    return _save(
+        out,
+        "pseudomri.pt",
+        lambda path, metadata: save_pseudomri(path, result.model, result.config, metadata),
+        metrics=metrics,
+        training_data=training_data,
+        started=start,
+        say=say,
     )
-    _write(out / "metrics.json", {"metrics": metrics, "training_data": training_data})
-    say(f"{summary}; trained in {train_seconds:.0f} s")
-    return TrainingOutcome(checkpoint, sha, metrics, training_data, time.perf_counter() - start)
 
 
 def replace_config(config: Any, **changes: Any) -> Any:

@@ -14,7 +14,9 @@ What each question type gets:
     number: ICC(A,1), Pearson r, Bland-Altman bias and limits.
     comparative: counts per arm and the two-sided sign test (in the summaries).
     slot questions (``<key>_a`` / ``<key>_b``): Wilcoxon signed-rank between arms.
-    text, ROI: not summarised here (exported as raw readings).
+    ROI with ``cnr_background``: CNR per image, median per reconstruction, Wilcoxon signed-rank
+        between reconstructions (``readerstudy.roi_analysis``).
+    text, other ROIs: not summarised here (exported as raw readings).
 """
 
 from __future__ import annotations
@@ -127,11 +129,32 @@ class Confusion:
     matrix: tuple[tuple[int, ...], ...]  # rows: judged answers, columns: reference
 
 
+@dataclass(frozen=True)
+class CnrImage:
+    """The CNR of one image, (reader, case, reconstruction), for one target/background pair.
+
+    Means and SD are NaN where an ROI is missing; ``cnr`` is NaN with a ``reason`` where it is
+    undefined (missing ROI, background SD 0, ROIs on different images or in different units).
+    """
+
+    measure: str  # "dc/lf": the target's and the background's keys, without slot suffixes
+    reader: str
+    session: str
+    case: str
+    reconstruction: str  # the arm of the slot the ROIs were drawn on; "" if unknown
+    target_mean: float
+    background_mean: float
+    background_sd: float
+    cnr: float
+    reason: str = ""
+
+
 @dataclass
 class StudyAnalysis:
     rows: list[StatRow] = field(default_factory=list)
     comparatives: list[ComparativeSummary] = field(default_factory=list)
     confusions: list[Confusion] = field(default_factory=list)
+    cnr_images: list[CnrImage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,6 +181,9 @@ class StudyAnalysis:
                     "matrix": [list(r) for r in c.matrix],
                 }
                 for c in self.confusions
+            ],
+            "cnr_images": [
+                {k: clean(v) for k, v in image.__dict__.items()} for image in self.cnr_images
             ],
             "warnings": list(self.warnings),
         }
@@ -474,6 +500,11 @@ def analyse(data: StudyData) -> StudyAnalysis:
             if len(readers) > 2 and spec.type != q.NUMBER:
                 result.rows.append(_fleiss(spec, data, session, readers, by_key, cases))
     result.rows += _arm_comparisons(data, specs)
+    # Imported here: roi_analysis builds on this module's row types. Its rows come last and
+    # together (the results page shows them as one section).
+    from readerstudy import roi_analysis
+
+    roi_analysis.add_cnr(result, data)
     result.warnings += sorted(
         {
             f"Small sample: {row.question} ({row.reader}, {row.sessions}) has n={row.n}; "

@@ -22,6 +22,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,7 +31,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.permissions import can_manage_studies
 from cases import selectors as case_selectors
-from readerstudy import exports, protocols, questions, selectors, services
+from readerstudy import exports, imports, protocols, questions, selectors, services
 from readerstudy.models import (
     Question,
     ReaderAssignment,
@@ -853,3 +854,45 @@ class ExportReadingsApi(ReaderStudyApi):
     def get(self, request: Request, study_id: str) -> StreamingHttpResponse:
         study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
         return exports.readings_csv_response(study=study)
+
+
+class ReadingsImportIn(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="CSV in the long format of the readings export")
+    dry_run = serializers.BooleanField(default=False, help_text="check only; store nothing")
+    replace = serializers.BooleanField(
+        default=False, help_text="supersede existing readings (kept) instead of refusing"
+    )
+
+
+class ImportReadingsApi(ReaderStudyApi):
+    """Readings recorded outside the platform, as CSV (see ``readerstudy.imports``).
+
+    200 with the counts (``stored`` false for a dry run); 400 with ``errors`` (line, column,
+    message) and nothing stored when any row is wrong; 409 for a closed study; 413 above
+    the size cap.
+    """
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ReadingsImportIn},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: OpenApiTypes.OBJECT,
+            409: OpenApiTypes.OBJECT,
+            413: OpenApiTypes.OBJECT,
+        },
+    )
+    def post(self, request: Request, study_id: str) -> Response:
+        study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
+        data = ReadingsImportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = imports.readings_import_upload(
+            actor=_actor(request),
+            study=study,
+            upload=data.validated_data["file"],
+            replace=data.validated_data["replace"],
+            dry_run=data.validated_data["dry_run"],
+        )
+        code = status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST
+        return Response(result.as_dict(), status=code)

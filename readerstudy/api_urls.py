@@ -53,6 +53,11 @@ urlpatterns = [
         api.ExportReadingsApi.as_view(),
         name="api-reader-study-export",
     ),
+    path(
+        f"{_study}/readings/import/",
+        api.ImportReadingsApi.as_view(),
+        name="api-reader-study-readings-import",
+    ),
     path("reading/assignments/", api.MyAssignmentsApi.as_view(), name="api-reading-assignments"),
     path(
         "reading/assignments/<uuid:assignment_id>/",

@@ -16,7 +16,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
-from readerstudy.models import Question, ReaderStudy, Reading, SlotPlacement
+from readerstudy.models import Question, ReaderAssignment, ReaderStudy, Reading, SlotPlacement
 
 COLUMNS = (
     "study",
@@ -58,52 +58,96 @@ def _cell(value: Any) -> str:
 
 
 def readings_rows(*, study: ReaderStudy) -> Iterator[list[str]]:
-    """The header and one row per answer (unanswered questions of a reading give empty values)."""
+    """The header and one row per answer (unanswered questions of a reading give empty values).
+
+    Read as value tuples, not model instances: a large study has tens of thousands of readings
+    and this feeds the XLSX export, whose first build is timed (bench/statistics.py).
+    """
     yield list(COLUMNS)
-    question_list = list(Question.objects.filter(study=study).order_by("order", "id"))
+    question_keys = list(
+        Question.objects.filter(study=study).order_by("order", "id").values_list("key", "type")
+    )
     slots: dict[tuple[Any, Any], str] = {}
-    for placement in SlotPlacement.objects.filter(assignment__session__study=study).order_by(
-        "slot_index"
-    ):
-        key = (placement.assignment_id, placement.study_case_id)
-        entry = f"{placement.slot}={placement.arm or placement.series.role}"
+    placements = (
+        SlotPlacement.objects.filter(assignment__session__study=study)
+        .order_by("slot_index")
+        .values_list("assignment_id", "study_case_id", "slot", "arm", "series__role")
+    )
+    for assignment_id, study_case_id, slot, arm, role in placements:
+        key = (assignment_id, study_case_id)
+        entry = f"{slot}={arm or role}"
         slots[key] = f"{slots[key]};{entry}" if key in slots else entry
+    positions: dict[Any, dict[str, int]] = {}
+    for assignment_id, case_order in ReaderAssignment.objects.filter(
+        session__study=study
+    ).values_list("id", "case_order"):
+        positions[assignment_id] = {case: index for index, case in enumerate(case_order, 1)}
     readings = (
         Reading.objects.filter(assignment__session__study=study)
-        .select_related("assignment__reader", "assignment__session", "study_case__case")
         .order_by(
             "assignment__session__order",
             "assignment__reader__username",
             "study_case__order",
             "created_at",
         )
+        .values_list(
+            "assignment_id",
+            "assignment__session__order",
+            "assignment__session__name",
+            "assignment__reader__username",
+            "study_case__case__label",
+            "study_case_id",
+            "id",
+            "status",
+            "is_current",
+            "supersedes_id",
+            "amendment_reason",
+            "answers",
+            "opened_at",
+            "submitted_at",
+            "active_seconds",
+        )
     )
-    for reading in readings.iterator():
-        assignment = reading.assignment
-        position = assignment.case_order.index(str(reading.study_case_id)) + 1
+    title = _cell(study.title)
+    for (
+        assignment_id,
+        session_order,
+        session_name,
+        reader,
+        case_label,
+        study_case_id,
+        reading_id,
+        status,
+        is_current,
+        supersedes_id,
+        amendment_reason,
+        answers,
+        opened_at,
+        submitted_at,
+        active_seconds,
+    ) in readings.iterator(chunk_size=5000):
         common = [
-            _cell(study.title),
-            str(assignment.session.order),
-            _cell(assignment.session.name),
-            _cell(assignment.reader.get_username()),
-            _cell(reading.study_case.case.label),
-            str(reading.study_case_id),
-            str(position),
-            str(reading.pk),
-            reading.status,
-            _cell(reading.is_current),
-            str(reading.supersedes_id or ""),
-            _cell(reading.amendment_reason),
+            title,
+            str(session_order),
+            _cell(session_name),
+            _cell(reader),
+            _cell(case_label),
+            str(study_case_id),
+            str(positions[assignment_id][str(study_case_id)]),
+            str(reading_id),
+            status,
+            _cell(is_current),
+            str(supersedes_id or ""),
+            _cell(amendment_reason),
         ]
         timing = [
-            reading.opened_at.isoformat(),
-            reading.submitted_at.isoformat() if reading.submitted_at else "",
-            f"{reading.active_seconds:.1f}",
-            _cell(slots.get((assignment.pk, reading.study_case_id), "")),
+            opened_at.isoformat(),
+            submitted_at.isoformat() if submitted_at else "",
+            f"{active_seconds:.1f}",
+            _cell(slots.get((assignment_id, study_case_id), "")),
         ]
-        for question in question_list:
-            value = reading.answers.get(question.key)
-            yield [*common, question.key, question.type, _cell(value), *timing]
+        for key, question_type in question_keys:
+            yield [*common, key, question_type, _cell(answers.get(key)), *timing]
 
 
 class _Echo:

@@ -238,6 +238,13 @@ class ReadingStatus(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
 
 
+class ReadingSource(models.TextChoices):
+    """Where a reading was made: in the workstation, or recorded elsewhere and imported."""
+
+    PLATFORM = "platform", "Read in the platform"
+    IMPORTED = "imported", "Imported from a CSV file"
+
+
 class Reading(models.Model):
     """A reader's answers for one case in one session; amendments supersede, never overwrite."""
 
@@ -256,6 +263,10 @@ class Reading(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     amendment_reason = models.TextField(blank=True)
+    # Imported readings name their file and its sha256 in the "reading.imported" audit event.
+    source = models.CharField(
+        max_length=10, choices=ReadingSource.choices, default=ReadingSource.PLATFORM
+    )
     opened_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField()

@@ -90,6 +90,8 @@ _ORDINAL_VALUE = {
     },
 }
 
+_QUESTION_KEY = {"type": "string", "pattern": r"^[-a-zA-Z0-9_]{1,50}$"}  # Question.key (a slug)
+
 # What a coordinator may set per type.
 OPTIONS_SCHEMAS: dict[str, dict[str, Any]] = {
     YES_NO: {"type": "object", "additionalProperties": False, "properties": {}},
@@ -137,7 +139,17 @@ OPTIONS_SCHEMAS: dict[str, dict[str, Any]] = {
     ROI: {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"unit": {"type": "string", "maxLength": 20}},
+        "properties": {
+            "unit": {"type": "string", "maxLength": 20},
+            # A contrast-to-noise ratio of this ROI (the target, e.g. the dural canal) against
+            # each named ROI question (the background, e.g. ligamentum flavum): one key or a list.
+            "cnr_background": {
+                "oneOf": [
+                    _QUESTION_KEY,
+                    {"type": "array", "minItems": 1, "uniqueItems": True, "items": _QUESTION_KEY},
+                ]
+            },
+        },
     },
     COMPARATIVE: {
         "type": "object",
@@ -284,12 +296,22 @@ def validate_options(spec: QuestionSpec) -> None:
         low, high = spec.options.get("min"), spec.options.get("max")
         if low is not None and high is not None and low > high:
             problem = "min must not exceed max"
+    if problem is None and spec.type == ROI and spec.key in cnr_backgrounds(spec):
+        problem = "cnr_background names the question itself"
     if problem is None and spec.type == COMPUTED and not spec.formula.strip():
         problem = "a computed question needs a formula"
     if problem is None and spec.type != COMPUTED and spec.formula:
         problem = "only computed questions have a formula"
     if problem is not None:
         raise AnswerError({spec.key: f"options: {problem}"})
+
+
+def cnr_backgrounds(spec: QuestionSpec) -> list[str]:
+    """The background ROI questions an ROI question's CNR is computed against (may be none)."""
+    if spec.type != ROI:
+        return []
+    named = spec.options.get("cnr_background") or []
+    return [named] if isinstance(named, str) else list(named)
 
 
 def _level_index(level: str) -> int:

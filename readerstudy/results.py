@@ -8,33 +8,23 @@ import zipfile
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import is_admin
-from readerstudy import reports, selectors
+from readerstudy import export_files, reports, selectors
 from readerstudy.models import ReaderStudy
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-EXPORT_CACHE_SECONDS = 24 * 3600
 
 
 def _download(content: bytes, *, content_type: str, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-def _filename(results: reports.Results, extension: str) -> str:
-    stamp = results.version.replace(":", "").replace("+0000", "Z")
-    return f"{slugify(results.study.title) or 'study'}-{stamp}.{extension}"
 
 
 def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, Any]:
@@ -69,6 +59,8 @@ def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, A
 def results_page(request: HttpRequest, study_id: str) -> HttpResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
     results = reports.study_results(study=study)
+    # A coordinator looking at the results is likely to download them next.
+    export_files.exports_schedule(study_id=study.pk)
     return render(request, "readerstudy/results.html", _page_context(request, results))
 
 
@@ -80,48 +72,36 @@ def results_report(request: HttpRequest, study_id: str) -> HttpResponse:
     return render(request, "readerstudy/report.html", _page_context(request, results))
 
 
-def _export(study: ReaderStudy, extension: str) -> tuple[bytes, str]:
-    """The export file of the study's current version, built once per version.
-
-    An export is a function of the version it carries (the time of the study's last change),
-    so only the first download after a change pays for building it (see docs/performance.md).
-    """
-    version = reports.study_version(study=study)
-    key = f"readerstudy-export:{study.pk}:{version}:{extension}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    results = reports.study_results(study=study)
-    build = reports.workbook_bytes if extension == "xlsx" else reports.csv_zip_bytes
-    made = (build(results), _filename(results, extension))
-    cache.set(key, made, timeout=EXPORT_CACHE_SECONDS)
-    return made
+def _export_download(study: ReaderStudy, extension: str) -> FileResponse:
+    handle, found = export_files.export_open(study=study, extension=extension)
+    return FileResponse(
+        handle, as_attachment=True, filename=found.filename, content_type=found.content_type
+    )
 
 
 @login_required
 def results_xlsx(request: HttpRequest, study_id: str) -> HttpResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-    content, filename = _export(study, "xlsx")
-    return _download(content, content_type=XLSX, filename=filename)
+    return _export_download(study, "xlsx")
 
 
 @login_required
 def results_csv_zip(request: HttpRequest, study_id: str) -> HttpResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-    content, filename = _export(study, "zip")
-    return _download(content, content_type="application/zip", filename=filename)
+    return _export_download(study, "zip")
 
 
 @login_required
 def all_studies_export(request: HttpRequest) -> HttpResponse:
-    """Admins: every study's workbook in one ZIP."""
+    """Admins: every study's workbook in one ZIP (each study's file of its current version)."""
     if not is_admin(request.user):
         raise PermissionDenied("Only administrators export across studies.")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for study in ReaderStudy.objects.order_by("created_at"):
-            results = reports.study_results(study=study)
-            archive.writestr(_filename(results, "xlsx"), reports.workbook_bytes(results))
+            handle, found = export_files.export_open(study=study, extension="xlsx")
+            with handle:
+                archive.writestr(found.filename, handle.read())
     return _download(buffer.getvalue(), content_type="application/zip", filename="all-studies.zip")
 
 

@@ -74,6 +74,15 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now or timezone.now()
 
 
+def _exports_refresh(study_id: Any) -> None:
+    """Have the study's export files rebuilt after this change commits."""
+    # Imported here: the exports build on readerstudy.reports, which reads studies through
+    # this module.
+    from readerstudy.export_files import exports_schedule
+
+    exports_schedule(study_id=study_id)
+
+
 def question_spec(question: Question) -> questions.QuestionSpec:
     return questions.QuestionSpec(
         key=question.key,
@@ -1006,6 +1015,7 @@ def reading_submit(
             obj=assignment,
             after={"finished_at": now.isoformat()},
         )
+    _exports_refresh(assignment.session.study_id)
     return reading
 
 
@@ -1061,6 +1071,7 @@ def reading_amend(
         after={"reading": str(new.pk), **after},
         reason=reason.strip(),
     )
+    _exports_refresh(study.pk)
     return new
 
 
@@ -1155,6 +1166,7 @@ def reference_set(
         after=_reference_data(reference),
         reason=provenance,
     )
+    _exports_refresh(study.pk)
     return reference
 
 

@@ -36,6 +36,7 @@ urlpatterns = [
     ),
     path("studies/", views.study_list, name="studies"),
     path("studies/<uuid:study_id>/", views.study_detail, name="study"),
+    path("studies/<uuid:study_id>/import/", views.study_import, name="study-import"),
     path(
         "studies/<uuid:study_id>/references/<uuid:study_case_id>/",
         views.reference_entry,

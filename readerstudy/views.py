@@ -22,7 +22,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.permissions import can_manage_studies
 from cases import selectors as case_selectors
-from readerstudy import protocols, questions, selectors, services
+from readerstudy import exports, imports, protocols, questions, selectors, services
 from readerstudy.models import (
     MemberRole,
     Question,
@@ -282,6 +282,45 @@ def study_detail(request: HttpRequest, study_id: Any) -> HttpResponse:
         "export_url": reverse("api-reader-study-export", args=[study.pk]),
     }
     return render(request, "readerstudy/study_detail.html", context)
+
+
+@login_required
+def study_import(request: HttpRequest, study_id: Any) -> HttpResponse:
+    """Import readings recorded outside the platform from a CSV file (see ``imports``).
+
+    Renders the outcome in place: the error table (400, nothing stored) or the summary.
+    """
+    study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
+    context: dict[str, Any] = {
+        "study": study,
+        "closed": study.status == StudyStatus.CLOSED,
+        "max_mb": imports.MAX_BYTES // (1024 * 1024),
+        "max_rows": imports.MAX_ROWS,
+        "columns": ",".join(exports.COLUMNS),
+        "export_url": reverse("api-reader-study-export", args=[study.pk]),
+        "result": None,
+        "problem": "",
+    }
+    code = 200
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise services.ReaderStudyError("Choose a CSV file to import.")
+            result = imports.readings_import_upload(
+                actor=_actor(request),
+                study=study,
+                upload=upload,
+                replace=request.POST.get("replace") == "on",
+                dry_run=request.POST.get("dry_run") == "on",
+            )
+        except services.ReaderStudyError as exc:
+            context["problem"] = exc.message
+            code = exc.status
+        else:
+            context["result"] = result
+            code = 200 if result.ok else 400
+    return render(request, "readerstudy/import.html", context, status=code)
 
 
 def _intraoperative_rows(values: dict[str, Any]) -> list[dict[str, Any]]:

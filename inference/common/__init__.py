@@ -5,6 +5,8 @@ from inference.common.checkpoints import (
     load_checkpoint,
     save_checkpoint,
     sha256_file,
+    sha256_tree,
+    verify_tree,
 )
 from inference.common.runtime import limit_threads, seed_everything, select_device
 
@@ -16,4 +18,6 @@ __all__ = [
     "seed_everything",
     "select_device",
     "sha256_file",
+    "sha256_tree",
+    "verify_tree",
 ]

@@ -33,6 +33,54 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def _tree_files(root: Path) -> list[Path]:
+    files = []
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            # A link could point anywhere after registration: a model folder holds files only.
+            raise CheckpointError(f"model folder {root} holds a symbolic link ({path.name})")
+        if path.is_file():
+            files.append(path)
+    return files
+
+
+def sha256_tree(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a model folder (e.g. a diffusers pipeline).
+
+    It is the sha256 of a manifest with one line per file, sorted by relative path:
+    ``<relative path>\t<sha256 of the file>\n``. Any changed, added, removed or renamed file
+    changes it.
+
+    Raises:
+        CheckpointError: If the folder does not exist, is empty or holds a symbolic link.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise CheckpointError(f"model folder {root} does not exist")
+    files = _tree_files(root)
+    if not files:
+        raise CheckpointError(f"model folder {root} holds no files")
+    manifest = hashlib.sha256()
+    for file in files:
+        manifest.update(f"{file.relative_to(root).as_posix()}\t{sha256_file(file)}\n".encode())
+    return manifest.hexdigest()
+
+
+def verify_tree(path: str | os.PathLike[str], *, sha256: str) -> None:
+    """Check a model folder against the digest recorded at registration.
+
+    Raises:
+        CheckpointError: If it is missing or its digest differs (a file was modified,
+            added or removed).
+    """
+    actual = sha256_tree(path)
+    if actual != sha256.strip().lower():
+        raise CheckpointError(
+            f"model folder {path} failed its sha256 check (expected {sha256}, got {actual}): "
+            "a file in it was modified, added or removed; refusing to load it"
+        )
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     *,

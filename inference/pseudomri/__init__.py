@@ -22,7 +22,10 @@ from inference.pseudomri.model import (
     train_scheduler,
 )
 from inference.pseudomri.sampling import PseudoMRIGenerator, generate_volume
-from inference.pseudomri.sd_backend import StableDiffusionImg2ImgBackend
+from inference.pseudomri.sd_backend import (
+    StableDiffusionImg2ImgBackend,
+    StableDiffusionSettings,
+)
 from inference.pseudomri.training import TrainResult, train_pseudomri
 from inference.pseudomri.transforms import (
     denormalize_mri,
@@ -39,6 +42,7 @@ __all__ = [
     "PseudoMRIConfig",
     "PseudoMRIGenerator",
     "StableDiffusionImg2ImgBackend",
+    "StableDiffusionSettings",
     "TrainResult",
     "build_unet",
     "compare_generators",

@@ -286,6 +286,11 @@ CELERY_BEAT_SCHEDULE = {
     "inference-reap-stale-jobs": {"task": "inference.reap_stale_jobs", "schedule": 60.0},
 }
 
+# --- Reader-study exports -------------------------------------------------------------------
+# A worker builds a study's XLSX and CSV ZIP this long after a change (readings arrive in
+# bursts; one build covers a burst), so a coordinator's download is a file read.
+READERSTUDY_EXPORT_DELAY_SECONDS = env_int("READERSTUDY_EXPORT_DELAY_SECONDS", 10)
+
 # --- Demo -----------------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "sagittal-demo")
 

@@ -3,10 +3,8 @@ checkpoints and the local Stable Diffusion img2img backend."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +28,7 @@ from inference.pseudomri import (
     save_model,
     train_pseudomri,
 )
+from tests.inference.helpers import write_tiny_sd_pipeline
 
 # About 100 s on one core; measured margins over the baseline are wide (PSNR +6 dB).
 SMALL = PseudoMRIConfig(iterations=400)
@@ -143,81 +142,10 @@ def test_checkpoint_round_trip_and_tamper_refusal(
         load_model(path, sha256=sha256)
 
 
-def _tiny_sd_pipeline(directory: Path) -> None:
-    """Save a Stable Diffusion img2img pipeline with random weights and a toy tokenizer."""
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionImg2ImgPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=2,
-        norm_num_groups=4,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=4,
-    )
-    # A byte-level BPE vocabulary of single letters: enough for the CLIP tokenizer to load.
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for letter in "abcdefghijklmnopqrstuvwxyz0123456789-":
-        vocab.setdefault(letter, len(vocab))
-        vocab.setdefault(f"{letter}</w>", len(vocab))
-    (directory / "vocab.json").write_text(json.dumps(vocab))
-    (directory / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(
-        vocab_file=str(directory / "vocab.json"),
-        merges_file=str(directory / "merges.txt"),
-        model_max_length=16,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(vocab),
-            hidden_size=16,
-            intermediate_size=32,
-            num_attention_heads=2,
-            num_hidden_layers=1,
-            max_position_embeddings=16,
-            projection_dim=16,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
-    pipeline: Any = StableDiffusionImg2ImgPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=DDIMScheduler(clip_sample=False, steps_offset=1),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipeline.save_pretrained(directory / "pipeline")
-
-
 def test_stable_diffusion_backend_loads_locally_and_keeps_the_slice_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_out: list[PairedVolume]
 ) -> None:
-    _tiny_sd_pipeline(tmp_path)
+    write_tiny_sd_pipeline(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # any hub access would now fail loudly
     backend = StableDiffusionImg2ImgBackend(
         tmp_path / "pipeline", steps=2, strength=1.0, resolution=64

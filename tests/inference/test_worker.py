@@ -7,6 +7,7 @@ outright to show that the reaper hands its job back to the queue.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ from config.celery import app
 from inference import services
 from inference.models import InferenceJob, JobState, ModelVersion
 from tests.conftest import REPO_ROOT, _database_url_of_test_db
-from tests.inference.helpers import series_of
+from tests.inference.helpers import series_of, write_tiny_sd_pipeline
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 SESSION_WORKER = "test-worker@"
@@ -219,3 +220,34 @@ def test_a_worker_killed_outright_leaves_a_job_the_reaper_requeues(
     assert done.state == JobState.SUCCEEDED, done.error
     assert done.attempts == 2 and "queued again" in done.log
     assert celery_worker_process.poll() is None
+
+
+def test_a_stable_diffusion_pipeline_job_runs_in_the_worker(
+    celery_worker_process: subprocess.Popen[bytes],
+    cervical_case: Case,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.management import call_command
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pipeline = write_tiny_sd_pipeline(tmp_path)
+    call_command(
+        "register_model", str(pipeline), "--task", "pseudomri", "--name", "sd-worker",
+        "--model-version", "1", "--strength", "1.0", "--steps", "2", "--resolution", "64",
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    model = ModelVersion.objects.get(name="sd-worker")
+    ct = series_of(cervical_case, SeriesRole.CT)
+    job = services.job_create(
+        actor=None, case=cervical_case, source_series=ct, model_version=model,
+        parameters={"seed": 1},
+    )  # fmt: skip
+    job = _wait(job.pk, _terminal)
+    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
+    assert _pid(job) != os.getpid()  # it ran in the worker
+    mr = job.output_series.get()
+    assert (mr.modality, mr.role) == ("MR", SeriesRole.PSEUDO_MRI)
+    assert mr.description.startswith("SYNTHETIC")
+    assert mr.frame_of_reference_uid == ct.frame_of_reference_uid
+    assert mr.instances.count() == ct.instances.count()

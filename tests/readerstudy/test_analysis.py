@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 from scipy.stats import binomtest
 
 from readerstudy import analysis as an
@@ -204,3 +206,166 @@ def test_unanswered_and_degenerate_input_give_nan_with_a_reason_not_a_crash() ->
     assert kappa.n == 1 and math.isnan(kappa.value) and kappa.note
     exported = [r for r in result.as_dict()["rows"] if r["statistic"] == "kappa"]
     assert exported[0]["value"] is None  # NaN becomes null in JSON, never a number
+
+
+# --- ROI measurements: CNR per image, median per reconstruction, Wilcoxon between them ------
+
+UID = "2.25.1234"
+# Per case, the DC-LF CNR a reader measured on ADMIRE3, ADMIRE4 and ADMIRE5 (PROTOCOLS.md 2
+# medians: 3.23, 3.52, 3.87); no ties among the paired differences, so the test is exact.
+CNR_BY_RECON = {
+    "ADMIRE3": [3.23, 2.91, 3.60, 3.05, 3.41, 2.70, 3.90],
+    "ADMIRE4": [3.52, 3.10, 3.95, 3.30, 3.71, 2.94, 4.32],
+    "ADMIRE5": [3.87, 3.44, 4.41, 3.58, 4.16, 3.25, 4.95],
+}
+LF_MEAN, LF_SD = 40.0, 12.5
+
+
+def _roi(mean: float, sd: float, slot: str, **extra: object) -> dict[str, object]:
+    return {"series": UID, "slot": slot, "slice": 3, "geometry": {}, "mean": mean, "sd": sd,
+            "area": 20.0, "unit": "HU", **extra}  # fmt: skip
+
+
+def _roi_spec(key: str, label: str, **options: object) -> q.QuestionSpec:
+    return q.QuestionSpec(key=key, type=q.ROI, label=label, options=options)
+
+
+def _side_by_side_data(
+    cnrs: dict[str, list[float]] = CNR_BY_RECON, reader: str = "r1"
+) -> an.StudyData:
+    """One session, slots A/B/C showing the reconstructions (shuffled per case), slot questions
+    ``dc_a``/``lf_a`` ... with ``cnr_background`` on each DC question."""
+    slots = ("A", "B", "C")
+    specs = []
+    for slot in slots:
+        key = slot.lower()
+        specs.append(_roi_spec(f"dc_{key}", f"Dural canal {slot}", cnr_background=f"lf_{key}"))
+        specs.append(_roi_spec(f"lf_{key}", f"Ligamentum flavum {slot}"))
+    recons = list(cnrs)
+    readings = []
+    for case in range(len(cnrs[recons[0]])):
+        shown = recons[case % 3 :] + recons[: case % 3]  # which reconstruction sits in A, B, C
+        answers: dict[str, object] = {}
+        for slot, recon in zip(slots, shown, strict=True):
+            value = cnrs[recon][case]
+            answers[f"dc_{slot.lower()}"] = _roi(LF_MEAN + value * LF_SD, 30.0, slot)
+            answers[f"lf_{slot.lower()}"] = _roi(LF_MEAN, LF_SD, slot)
+        arms = dict(zip(slots, shown, strict=True))
+        readings.append(an.ReadingRow(1, reader, f"case-{case}", answers, arms=arms))
+    return an.StudyData(specs, {1: "Session 1"}, [reader], readings)
+
+
+def _cnr_rows(result: an.StudyAnalysis, reader: str = "r1") -> dict[str, an.StatRow]:
+    return {r.statistic: r for r in result.rows if r.comparison == "cnr" and r.reader == reader}
+
+
+def test_roi_cnr_has_the_median_per_reconstruction_and_wilcoxon_between_them() -> None:
+    result = an.analyse(_side_by_side_data())
+
+    rows = _cnr_rows(result)
+    assert list(rows) == [
+        "median CNR ADMIRE3", "median CNR ADMIRE4", "median CNR ADMIRE5",
+        "Wilcoxon ADMIRE3 vs ADMIRE4 (median difference)",
+        "Wilcoxon ADMIRE3 vs ADMIRE5 (median difference)",
+        "Wilcoxon ADMIRE4 vs ADMIRE5 (median difference)",
+    ]  # fmt: skip
+    for recon, median in (("ADMIRE3", 3.23), ("ADMIRE4", 3.52), ("ADMIRE5", 3.87)):
+        row = rows[f"median CNR {recon}"]
+        assert row.value == pytest.approx(median)
+        assert row.n == 7 and row.question == "dc/lf"
+        assert (row.ci_low, row.ci_high) == pytest.approx(
+            tuple(np.percentile(CNR_BY_RECON[recon], [25, 75]))
+        )
+        assert "interquartile" in row.note
+    for first, second in (("ADMIRE3", "ADMIRE4"), ("ADMIRE3", "ADMIRE5"), ("ADMIRE4", "ADMIRE5")):
+        row = rows[f"Wilcoxon {first} vs {second} (median difference)"]
+        x, y = CNR_BY_RECON[first], CNR_BY_RECON[second]
+        # Independently: scipy's exact test on the same CNRs, and the platform's statistic.
+        assert row.p == pytest.approx(scipy_stats.wilcoxon(x, y, method="exact").pvalue)
+        assert row.p == pytest.approx(stats.wilcoxon_signed_rank(x, y).p)
+        assert row.p == pytest.approx(2 / 2**7)  # every case improves: the smallest exact p
+        assert row.n == 7
+        assert row.value == pytest.approx(float(np.median(np.subtract(x, y))))
+    assert any("Small sample: dc/lf (r1, Session 1) has n=7" in w for w in result.warnings)
+
+    images = [i for i in result.cnr_images if i.reconstruction == "ADMIRE5"]
+    assert sorted(i.cnr for i in images) == pytest.approx(sorted(CNR_BY_RECON["ADMIRE5"]))
+    exported = an.StudyAnalysis(rows=[], cnr_images=result.cnr_images[:1]).as_dict()
+    assert exported["cnr_images"][0]["measure"] == "dc/lf"
+
+
+def test_one_session_per_reconstruction_pools_sessions_per_reader() -> None:
+    """Questions ``dc`` and ``lf`` without slot suffixes; each session shows one reconstruction."""
+    specs = [
+        _roi_spec("dc", "Dural canal", cnr_background=["lf", "ivd"]),
+        _roi_spec("lf", "Ligamentum flavum"),
+        _roi_spec("ivd", "Intervertebral disc"),
+    ]
+    recons = {1: "40 keV", 2: "100 keV", 3: "mixed"}
+    cnr = {1: [4.45, 4.1, 4.9, 4.3], 2: [7.23, 6.95, 7.72, 7.01], 3: [8.59, 8.2, 9.1, 8.4]}
+    readings = []
+    for session, recon in recons.items():
+        for case, value in enumerate(cnr[session]):
+            answers = {
+                "dc": _roi(LF_MEAN + value * LF_SD, 30.0, "Image"),
+                "lf": _roi(LF_MEAN, LF_SD, "Image"),
+                "ivd": _roi(LF_MEAN, 0.0, "Image"),  # SD 0: CNR undefined
+            }
+            readings.append(an.ReadingRow(session, "r1", f"c{case}", answers, {"Image": recon}))
+    sessions = {order: f"Session {order}" for order in recons}
+    result = an.analyse(an.StudyData(specs, sessions, ["r1"], readings))
+
+    lf = [r for r in result.rows if r.question == "dc/lf"]
+    # Natural order: 40 keV before 100 keV (not alphabetical), then mixed.
+    assert [r.statistic for r in lf][:3] == [
+        "median CNR 40 keV",
+        "median CNR 100 keV",
+        "median CNR mixed",
+    ]
+    assert lf[0].question_label == "CNR Dural canal / Ligamentum flavum"
+    assert lf[0].sessions == "Session 1 + Session 2 + Session 3"
+    assert [r.value for r in lf[:3]] == pytest.approx([4.375, 7.12, 8.495])
+    wilcoxon = [r for r in lf if r.statistic.startswith("Wilcoxon 40 keV vs 100 keV")]
+    assert wilcoxon[0].p == pytest.approx(
+        scipy_stats.wilcoxon(cnr[1], cnr[2], method="exact").pvalue
+    )
+
+    ivd = [r for r in result.rows if r.question == "dc/ivd"]
+    assert ivd and all(math.isnan(r.value) for r in ivd)
+    assert "background SD is 0" in ivd[0].note and ivd[0].n == 0
+    assert ivd[-1].note == "no pairs"
+
+
+def test_missing_rois_and_bad_declarations_give_nan_with_a_reason_not_a_crash() -> None:
+    data = _side_by_side_data()
+    first = data.readings[0]
+    answers = dict(first.answers)
+    answers["lf_a"] = None  # the reader drew the DC but not the LF in slot A
+    answers["dc_b"] = {**answers["dc_b"], "slot": "C"}  # DC of B drawn on viewport C
+    readings = [an.ReadingRow(1, "r1", first.case, answers, first.arms), *data.readings[1:]]
+    specs = [*data.questions, _roi_spec("ivd", "Disc", cnr_background="nowhere")]
+    result = an.analyse(an.StudyData(specs, data.sessions, data.readers, readings))
+
+    reasons = {i.reason for i in result.cnr_images if i.case == first.case}
+    assert "no lf_a ROI" in reasons
+    assert "the two ROIs are on different images" in reasons
+    in_a = first.arms["A"]
+    median = _cnr_rows(result)[f"median CNR {in_a}"]
+    assert median.n == 6 and "1 image(s) without a CNR: no lf_a ROI" in median.note
+    assert median.value == pytest.approx(float(np.median(CNR_BY_RECON[in_a][1:])))
+    assert any("ivd names nowhere" in w for w in result.warnings)
+
+    nothing = an.analyse(an.StudyData(data.questions, data.sessions, data.readers, []))
+    assert not nothing.rows and not nothing.cnr_images
+
+
+def test_roi_options_declare_cnr_backgrounds_and_keep_existing_studies_valid() -> None:
+    for options in ({}, {"unit": "HU"}, {"cnr_background": "lf"},
+                    {"cnr_background": ["lf", "ivd"], "unit": "HU"}):  # fmt: skip
+        q.validate_options(_roi_spec("dc", "DC", **options))
+    assert q.cnr_backgrounds(_roi_spec("dc", "DC", cnr_background="lf")) == ["lf"]
+    for options in ({"cnr_background": []}, {"cnr_background": ["lf", "lf"]},
+                    {"cnr_background": "not a key"}, {"cnr_background": 3},
+                    {"cnr_background": "dc"}):  # fmt: skip
+        with pytest.raises(q.AnswerError):
+            q.validate_options(_roi_spec("dc", "DC", **options))

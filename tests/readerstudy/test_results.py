@@ -13,12 +13,14 @@ import openpyxl
 import pytest
 from django.test import Client
 from django.utils import timezone
+from scipy import stats as scipy_stats
 
 from accounts.models import User
 from cases.models import Case
 from inference.phantoms import generate_cervical_case, write_cervical_case_dicom
 from readerstudy import services
-from readerstudy.models import ReaderAssignment, ReaderStudy
+from readerstudy import statistics as stats
+from readerstudy.models import ReaderAssignment, ReaderStudy, SlotPlacement
 from tests.conftest import PASSWORD
 from tests.readerstudy.conftest import CERVICAL_ROLES, _import, add_pseudo_mri
 
@@ -156,7 +158,7 @@ def test_the_exports_open_and_match_the_api(
     xlsx = client.get(f"/reading/studies/{study.pk}/results/export.xlsx")
     assert xlsx.status_code == 200
     assert "attachment" in xlsx["Content-Disposition"]
-    book = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)), read_only=True)
     assert {"About", "Statistics", "Per reader", "Readings", "Design"} <= set(book.sheetnames)
     sheet = list(book["Statistics"].iter_rows(values_only=True))
     header, body = sheet[0], sheet[1:]
@@ -168,13 +170,20 @@ def test_the_exports_open_and_match_the_api(
             assert exported["value"] is None
         else:
             assert exported["value"] == pytest.approx(api["value"])
-    about = list(book["About"].iter_rows(values_only=True))
-    assert about[1][0] == "version" and about[1][1]
+    about = dict(book["About"].iter_rows(values_only=True))
+    assert (
+        about["version"]
+        == client.get(f"/api/v1/reader-studies/{study.pk}/analysis/").json()["version"]
+    )
     readings = list(book["Readings"].iter_rows(values_only=True))
     assert len(readings) == 1 + 2 * 7 * 9  # header + 2 sessions x 7 cases x 9 questions
 
     archive = zipfile.ZipFile(
-        io.BytesIO(client.get(f"/reading/studies/{study.pk}/results/export.zip").content)
+        io.BytesIO(
+            b"".join(
+                client.get(f"/reading/studies/{study.pk}/results/export.zip").streaming_content
+            )
+        )
     )
     assert "statistics.csv" in archive.namelist()
     assert b"71.4% (5/7)" in archive.read("statistics.csv")
@@ -219,12 +228,134 @@ def test_an_export_is_built_once_per_study_version(
     url = f"/reading/studies/{slic_results_study.pk}/results/export.xlsx"
     first, again = client.get(url), client.get(url)
     assert first["Content-Disposition"] == again["Content-Disposition"]
-    assert first.content == again.content
+    assert b"".join(first.streaming_content) == b"".join(again.streaming_content)
 
     later = timezone.now() + dt.timedelta(minutes=5)
     ReaderStudy.objects.filter(pk=slic_results_study.pk).update(updated_at=later)
     changed = client.get(url)
     assert changed["Content-Disposition"] != first["Content-Disposition"]
-    book = openpyxl.load_workbook(io.BytesIO(changed.content), read_only=True)
-    version = dict(list(book["About"].iter_rows(values_only=True))[:3])["version"]
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(changed.streaming_content)), read_only=True)
+    version = dict(book["About"].iter_rows(values_only=True))["version"]
     assert version == later.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+# --- ROI measurements: CNR across reconstructions (PROTOCOLS.md 2) --------------------------
+
+# Per case (index among the study's cases), the DC-LF CNR on each reconstruction; the medians
+# are the report's 3.23 / 3.52 / 3.87.
+CNR_BY_RECON = {
+    "ADMIRE3": [3.23, 2.91, 3.60, 3.05, 3.41, 2.70, 3.90],
+    "ADMIRE4": [3.52, 3.10, 3.95, 3.30, 3.71, 2.94, 4.32],
+    "ADMIRE5": [3.87, 3.44, 4.41, 3.58, 4.16, 3.25, 4.95],
+}
+SLOTS = ("A", "B", "C")
+
+
+@pytest.fixture
+def cnr_study(
+    coordinator: User, reader_a: User, seven_patients: list[dict[str, list[Path]]]
+) -> ReaderStudy:
+    """One session showing three reconstructions side by side, shuffled per reader and case,
+    with slot ROI questions ``dc_<slot>`` (background ``lf_<slot>``) and ``lf_<slot>``; the
+    phantom's CT stands in for each reconstruction."""
+    cases = [
+        _import(files, CERVICAL_ROLES, f"NCCTM-CNR-{index + 1:03d}")
+        for index, files in enumerate(seven_patients)
+    ]
+    study = services.study_create_from_template(actor=coordinator, protocol="blank")
+    services.session_update(
+        actor=coordinator,
+        session=study.sessions.get(order=1),
+        changes={
+            "hanging_protocol": {
+                "layout": "1x3",
+                "shuffle_slots": True,
+                "slots": [
+                    {"label": slot, "roles": ["CT"], "arm": arm}
+                    for slot, arm in zip(SLOTS, CNR_BY_RECON, strict=True)
+                ],
+            }
+        },
+    )
+    for slot in SLOTS:
+        key = slot.lower()
+        services.question_create(
+            actor=coordinator, study=study, key=f"dc_{key}", type="roi",
+            label=f"Dural canal, image {slot}", options={"cnr_background": f"lf_{key}"},
+        )  # fmt: skip
+        services.question_create(
+            actor=coordinator, study=study, key=f"lf_{key}", type="roi",
+            label=f"Ligamentum flavum, image {slot}", options={"unit": "HU"},
+        )  # fmt: skip
+    added = services.study_cases_add(actor=coordinator, study=study, cases=cases)
+    assert len(added.added) == 7, added.message
+    services.reader_assign(actor=coordinator, study=study, reader=reader_a)
+    services.study_status_set(actor=coordinator, study=study, status="active")
+
+    assignment = ReaderAssignment.objects.get(session__study=study, reader=reader_a)
+    case_ids = sorted(assignment.case_order)
+    now = timezone.now()
+    for position in range(1, len(case_ids) + 1):
+        reading, study_case = services.reading_open(
+            actor=reader_a, assignment=assignment, position=position, now=now
+        )
+        assert reading is not None
+        index = case_ids.index(str(study_case.pk))
+        answers = {}
+        # What the workstation sends: the viewport's blinded series UID and slot label.
+        for placement in SlotPlacement.objects.filter(assignment=assignment, study_case=study_case):
+            cnr = CNR_BY_RECON[placement.arm][index]
+            roi = {
+                "series": placement.blinded_series_uid,
+                "slot": placement.slot,
+                "slice": 4,
+                "geometry": {"annotationUID": f"roi-{index}"},
+                "area": 30.0,
+                "unit": "HU",
+            }
+            answers[f"dc_{placement.slot.lower()}"] = {**roi, "mean": 10 + 8.0 * cnr, "sd": 9.0}
+            answers[f"lf_{placement.slot.lower()}"] = {**roi, "mean": 10.0, "sd": 8.0}
+        services.reading_submit(
+            actor=reader_a, reading=reading, version=reading.version, answers=answers, now=now
+        )
+    return study
+
+
+@pytest.mark.django_db
+def test_roi_cnr_medians_and_wilcoxon_reach_the_api_page_and_exports(
+    client: Client, coordinator: User, reader_a: User, cnr_study: ReaderStudy
+) -> None:
+    _login(client, coordinator)
+    study = cnr_study
+    placements = SlotPlacement.objects.filter(assignment__session__study=study)
+    assert len({(p.slot, p.arm) for p in placements}) > 3  # slots were shuffled per case
+
+    analysis = client.get(f"/api/v1/reader-studies/{study.pk}/analysis/").json()
+    rows = {r["statistic"]: r for r in analysis["rows"] if r["comparison"] == "cnr"}
+    for arm, median in (("ADMIRE3", 3.23), ("ADMIRE4", 3.52), ("ADMIRE5", 3.87)):
+        row = rows[f"median CNR {arm}"]
+        assert row["value"] == pytest.approx(median)
+        assert (row["n"], row["reader"], row["question"]) == (7, reader_a.username, "dc/lf")
+    for first, second in (("ADMIRE3", "ADMIRE4"), ("ADMIRE3", "ADMIRE5"), ("ADMIRE4", "ADMIRE5")):
+        row = rows[f"Wilcoxon {first} vs {second} (median difference)"]
+        x, y = CNR_BY_RECON[first], CNR_BY_RECON[second]
+        assert row["p"] == pytest.approx(scipy_stats.wilcoxon(x, y, method="exact").pvalue)
+        assert row["p"] == pytest.approx(stats.wilcoxon_signed_rank(x, y).p)
+    images = analysis["cnr_images"]
+    assert len(images) == 21 and all(i["reason"] == "" for i in images)
+
+    page = client.get(f"/reading/studies/{study.pk}/results/")
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="cnr-table"' in html
+    assert "median CNR ADMIRE4" in html and "3.520" in html
+    other = html.split('id="other-table"')[-1] if 'id="other-table"' in html else ""
+    assert "median CNR" not in other  # CNR rows have their own section, not "Other statistics"
+
+    archive = zipfile.ZipFile(
+        io.BytesIO(
+            b"".join(
+                client.get(f"/reading/studies/{study.pk}/results/export.zip").streaming_content
+            )
+        )
+    )
+    assert b"median CNR ADMIRE5" in archive.read("statistics.csv")

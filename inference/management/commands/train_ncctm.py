@@ -7,33 +7,36 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inference.errors import InferenceError
 from inference.management.commands._options import (
+    add_data_source,
+    data_description,
     default_version,
     float_tuple,
     int_tuple,
     output_dir,
+    read_real_data,
+    register_outcome,
 )
 from inference.models import DeviceRequirement, ModelTask
-from inference.services import model_version_register
 
 
 class Command(BaseCommand):
     help = (
-        "Train the NC-CTM 3D U-Net (dural canal and nerve roots) on synthetic lumbar phantoms, "
-        "evaluate it on held-out phantoms (optionally with k-fold cross-validation and a "
-        "shuffled-label control), save a checksummed checkpoint with a metrics JSON and "
-        "register it as a model version."
+        "Train the NC-CTM 3D U-Net (dural canal and nerve roots) on synthetic lumbar phantoms "
+        "(--phantoms), a folder of cases (--cases-dir: CT plus SEG or label-mask series) or the "
+        "platform's stored cases (--cases), evaluate it on held-out cases (optionally with "
+        "k-fold cross-validation and a shuffled-label control), save a checksummed checkpoint "
+        "with a metrics JSON and register it as a model version."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         data = parser.add_argument_group("data")
-        data.add_argument("--phantoms", type=int, required=True, help="number of phantoms")
-        data.add_argument("--held-out", type=int, default=8, help="phantoms kept for testing")
+        add_data_source(data, phantoms_help="number of synthetic lumbar phantoms")
+        data.add_argument("--held-out", type=int, default=8, help="cases kept for testing")
         data.add_argument("--folds", type=int, default=0, help="k-fold CV (0: none; protocol: 5)")
-        data.add_argument("--seed", type=int, default=0, help="first phantom seed")
-        data.add_argument("--shape", type=int_tuple, default=(32, 192, 192))
-        data.add_argument("--crop", type=int_tuple, default=(32, 128, 128))
+        data.add_argument("--seed", type=int, default=0, help="first phantom seed; split seed")
+        data.add_argument("--shape", type=int_tuple, default=(32, 192, 192), help="phantoms")
+        data.add_argument("--crop", type=int_tuple, default=(32, 128, 128), help="phantoms")
         data.add_argument("--control", action="store_true", help="also train on shuffled labels")
         net = parser.add_argument_group("network and training")
         net.add_argument("--iterations", type=int, default=2000)
@@ -54,9 +57,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.common import limit_threads
         from inference.ncctm import NCCTMConfig
-        from inference.training_runs import NCCTMPhantomRun, run_ncctm_on_phantoms
+        from inference.training_runs import (
+            NCCTMRun,
+            check_ncctm_split,
+            ncctm_phantom_data,
+            run_ncctm,
+        )
 
         limit_threads(options["threads"])
+        say = self.stdout.write
         channels = options["channels"]
         try:
             config = NCCTMConfig(
@@ -69,39 +78,45 @@ class Command(BaseCommand):
                 learning_rate=options["learning_rate"],
                 seed=options["seed"],
             )
-            run = NCCTMPhantomRun(
-                phantoms=options["phantoms"],
+            run = NCCTMRun(
                 held_out=options["held_out"],
                 folds=options["folds"],
                 control=options["control"],
-                shape=options["shape"],
-                crop=options["crop"],
                 seed=options["seed"],
                 config=config,
             )
+            if options["phantoms"] is not None:
+                check_ncctm_split(options["phantoms"], run)
         except (TypeError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        if options["phantoms"] is not None:
+            say(
+                f"Generating {options['phantoms']} lumbar phantoms {options['shape']} "
+                f"(crop {options['crop']})"
+            )
+            try:
+                cases, summary = ncctm_phantom_data(
+                    options["phantoms"],
+                    shape=options["shape"],
+                    crop=options["crop"],
+                    seed=options["seed"],
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+        else:
+            data = read_real_data(options, task="ncctm", structures=config.structures, say=say)
+            cases, summary = data.cases, data.summary
         version = options["model_version"] or default_version()
         out = output_dir("ncctm", options["name"], version, options["out"])
         try:
-            outcome = run_ncctm_on_phantoms(run, out=out, say=self.stdout.write)
+            outcome = run_ncctm(cases, summary, run, out=out, say=say)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Checkpoint {outcome.checkpoint} sha256 {outcome.sha256}")
-        if options["no_register"]:
-            return
-        try:
-            model = model_version_register(
-                actor=None,
-                task=ModelTask.NCCTM,
-                name=options["name"],
-                version=version,
-                checkpoint=outcome.checkpoint,
-                device=options["device"],
-                description="Trained by manage.py train_ncctm on synthetic lumbar phantoms.",
-                activate=options["activate"],
-            )
-        except InferenceError as exc:
-            raise CommandError(str(exc)) from exc
-        state = "registered and activated" if model.is_active else "registered"
-        self.stdout.write(self.style.SUCCESS(f"{model} {state} (id {model.pk})"))
+        register_outcome(
+            self,
+            outcome,
+            task=ModelTask.NCCTM,
+            version=version,
+            options=options,
+            description=f"Trained by manage.py train_ncctm on {data_description(summary)}.",
+        )

@@ -7,26 +7,33 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inference.errors import InferenceError
-from inference.management.commands._options import default_version, int_tuple, output_dir
+from inference.management.commands._options import (
+    add_data_source,
+    data_description,
+    default_version,
+    int_tuple,
+    output_dir,
+    read_real_data,
+    register_outcome,
+)
 from inference.models import DeviceRequirement, ModelTask
-from inference.services import model_version_register
 
 
 class Command(BaseCommand):
     help = (
         "Train the image-conditioned diffusion model (CT slice in, T2-weighted-like slice out) "
-        "on synthetic cervical CT / MRI pairs, compare it with an intensity-mapping baseline on "
-        "held-out phantoms (MAE, PSNR, SSIM), save a checksummed checkpoint with a metrics JSON "
-        "and register it as a model version."
+        "on synthetic cervical CT / MRI pairs (--phantoms), a folder of paired cases "
+        "(--cases-dir: ct/ and mri/ on one grid) or the platform's stored cases (--cases), "
+        "compare it with an intensity-mapping baseline on held-out cases (MAE, PSNR, SSIM), "
+        "save a checksummed checkpoint with a metrics JSON and register it as a model version."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         data = parser.add_argument_group("data")
-        data.add_argument("--phantoms", type=int, required=True, help="training phantoms")
-        data.add_argument("--held-out", type=int, default=2, help="phantoms kept for testing")
-        data.add_argument("--seed", type=int, default=0, help="first phantom seed")
-        data.add_argument("--shape", type=int_tuple, default=(32, 64, 64))
+        add_data_source(data, phantoms_help="number of training phantoms")
+        data.add_argument("--held-out", type=int, default=2, help="cases kept for testing")
+        data.add_argument("--seed", type=int, default=0, help="first phantom seed; split seed")
+        data.add_argument("--shape", type=int_tuple, default=(32, 64, 64), help="phantoms")
         net = parser.add_argument_group("network and training")
         net.add_argument("--iterations", type=int, default=400)
         net.add_argument("--channels", type=int_tuple, default=(16, 32, 64))
@@ -45,9 +52,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.common import limit_threads
         from inference.pseudomri import PseudoMRIConfig
-        from inference.training_runs import PseudoMRIPhantomRun, run_pseudomri_on_phantoms
+        from inference.training_runs import (
+            PseudoMRIRun,
+            pseudomri_phantom_data,
+            run_pseudomri,
+            split_pairs,
+        )
 
         limit_threads(options["threads"])
+        say = self.stdout.write
         try:
             config = PseudoMRIConfig(
                 block_out_channels=options["channels"],
@@ -57,39 +70,38 @@ class Command(BaseCommand):
                 learning_rate=options["learning_rate"],
                 seed=options["seed"],
             )
-            run = PseudoMRIPhantomRun(
-                phantoms=options["phantoms"],
-                held_out=options["held_out"],
-                shape=options["shape"],
-                seed=options["seed"],
-                config=config,
-            )
+            run = PseudoMRIRun(config=config)
+            if options["phantoms"] is not None:
+                say(
+                    f"Generating {options['phantoms']} + {options['held_out']} cervical "
+                    f"phantoms {options['shape']}"
+                )
+                train, test, summary = pseudomri_phantom_data(
+                    options["phantoms"],
+                    options["held_out"],
+                    shape=options["shape"],
+                    seed=options["seed"],
+                )
+            else:
+                data = read_real_data(options, task="pseudomri", structures=(), say=say)
+                train, test = split_pairs(data.cases, options["held_out"])
+                summary = data.summary
         except (TypeError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         version = options["model_version"] or default_version()
         out = output_dir("pseudomri", options["name"], version, options["out"])
         try:
-            outcome = run_pseudomri_on_phantoms(run, out=out, say=self.stdout.write)
+            outcome = run_pseudomri(train, test, summary, run, out=out, say=say)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Checkpoint {outcome.checkpoint} sha256 {outcome.sha256}")
-        if options["no_register"]:
-            return
-        try:
-            model = model_version_register(
-                actor=None,
-                task=ModelTask.PSEUDO_MRI,
-                name=options["name"],
-                version=version,
-                checkpoint=outcome.checkpoint,
-                device=options["device"],
-                description=(
-                    "Trained by manage.py train_pseudomri on synthetic cervical CT / T2 MRI "
-                    "pairs. Its images are synthetic: never a substitute for an acquired MRI."
-                ),
-                activate=options["activate"],
-            )
-        except InferenceError as exc:
-            raise CommandError(str(exc)) from exc
-        state = "registered and activated" if model.is_active else "registered"
-        self.stdout.write(self.style.SUCCESS(f"{model} {state} (id {model.pk})"))
+        register_outcome(
+            self,
+            outcome,
+            task=ModelTask.PSEUDO_MRI,
+            version=version,
+            options=options,
+            description=(
+                f"Trained by manage.py train_pseudomri on {data_description(summary)} (CT / T2 "
+                "MRI pairs). Its images are synthetic: never a substitute for an acquired MRI."
+            ),
+        )

@@ -1,0 +1,150 @@
+"""A study's export files (XLSX workbook, CSV ZIP), kept on disk per study version.
+
+An export is a pure function of the study version it carries (the time of the study's last
+change), so it is built once per version and kept as a file under ``VAR_DIR/exports/<study>/``.
+Building one for a large study takes seconds (docs/performance.md), so a worker builds them
+shortly after readings or references change (``exports_schedule``, debounced: readings come in
+bursts); a download finds the file ready, and builds it itself only when no worker got there
+first. Files of older versions are removed when a newer one is written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils.text import slugify
+
+from readerstudy import reports
+from readerstudy.models import ReaderStudy
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    extension: str
+    content_type: str
+    build: Callable[[reports.Results], bytes]
+
+
+KINDS = {
+    "xlsx": ExportKind("xlsx", XLSX_TYPE, reports.workbook_bytes),
+    "zip": ExportKind("zip", "application/zip", reports.csv_zip_bytes),
+}
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    path: Path
+    filename: str
+    content_type: str
+
+
+def _folder(study_id: object) -> Path:
+    return Path(settings.VAR_DIR) / "exports" / str(study_id)
+
+
+def _stamp(version: str) -> str:
+    # "2026-11-21T08:00:00+00:00" -> "2026-11-21T080000Z": safe in file names on every system.
+    return version.replace(":", "").replace("+0000", "Z")
+
+
+def export_filename(*, study: ReaderStudy, version: str, extension: str) -> str:
+    """The download name: the study's title and the version the file carries."""
+    return f"{slugify(study.title) or 'study'}-{_stamp(version)}.{extension}"
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    # A reader never sees half a file: write beside it, then rename over it.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as handle:
+        handle.write(content)
+    os.replace(handle.name, path)
+
+
+def _remove_older(folder: Path, keep_stamp: str) -> None:
+    for item in folder.iterdir():
+        if not item.name.startswith(keep_stamp) and not item.name.endswith(".part"):
+            item.unlink(missing_ok=True)
+
+
+def _build(study: ReaderStudy, extensions: list[str]) -> str:
+    """Build the given kinds for the study's current version; return that version."""
+    results = reports.study_results(study=study)
+    stamp = _stamp(results.version)
+    folder = _folder(study.pk)
+    for extension in extensions:
+        _write_atomically(folder / f"{stamp}.{extension}", KINDS[extension].build(results))
+    _remove_older(folder, stamp)
+    return results.version
+
+
+def export_file(*, study: ReaderStudy, extension: str) -> ExportFile:
+    """The export file of the study's current version, built now if no worker built it yet."""
+    kind = KINDS[extension]
+    version = reports.study_version(study=study)
+    path = _folder(study.pk) / f"{_stamp(version)}.{extension}"
+    if not path.is_file():
+        version = _build(study, [extension])
+        path = _folder(study.pk) / f"{_stamp(version)}.{extension}"
+    return ExportFile(
+        path=path,
+        filename=export_filename(study=study, version=version, extension=extension),
+        content_type=kind.content_type,
+    )
+
+
+def export_open(*, study: ReaderStudy, extension: str) -> tuple[BinaryIO, ExportFile]:
+    """Open the current export file (a newer build may remove it between lookup and open)."""
+    for _ in range(3):
+        found = export_file(study=study, extension=extension)
+        try:
+            return found.path.open("rb"), found
+        except FileNotFoundError:
+            continue
+    raise RuntimeError(f"the {extension} export of study {study.pk} kept changing; try again")
+
+
+def exports_build(*, study_id: str) -> str | None:
+    """Build every export kind of the study's current version that is not on disk yet.
+
+    Returns the version built (or found), ``None`` if the study no longer exists.
+    """
+    study = ReaderStudy.objects.filter(pk=study_id).first()
+    if study is None:
+        return None
+    version = reports.study_version(study=study)
+    missing = [
+        extension
+        for extension in KINDS
+        if not (_folder(study.pk) / f"{_stamp(version)}.{extension}").is_file()
+    ]
+    return _build(study, missing) if missing else version
+
+
+def exports_schedule(*, study_id: object) -> None:
+    """After the current transaction commits, ask a worker to build the study's exports.
+
+    Debounced per study: one build ``READERSTUDY_EXPORT_DELAY_SECONDS`` after the first change
+    of a burst covers the whole burst (a later change schedules the next build). A broker that
+    cannot be reached never fails the change that asked: the download then builds the file.
+    """
+    delay = settings.READERSTUDY_EXPORT_DELAY_SECONDS
+
+    def send() -> None:
+        if not cache.add(f"readerstudy-export-scheduled:{study_id}", True, timeout=delay):
+            return
+        from readerstudy.tasks import build_study_exports
+
+        build_study_exports.apply_async((str(study_id),), countdown=delay)
+
+    transaction.on_commit(send, robust=True)

@@ -1,0 +1,145 @@
+"""Export files per study version: built once, replaced when the study changes, built by a
+real Celery worker after readings arrive, served to coordinators without building again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import User
+from readerstudy import export_files, reports, services
+from readerstudy.models import ReaderAssignment, ReaderStudy
+from tests.conftest import PASSWORD
+from tests.readerstudy.test_results import (  # noqa: F401 (fixtures)
+    _read_session,
+    seven_cases,
+    seven_patients,
+    slic_results_study,
+)
+
+
+def _login(client: Client, user: User) -> Client:
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def _files(study: ReaderStudy) -> list[str]:
+    folder = export_files._folder(study.pk)
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.django_db
+def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
+    client: Client,
+    coordinator: User,
+    slic_results_study: ReaderStudy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    study = slic_results_study
+    builds: list[str] = []
+    real_build = reports.workbook_bytes
+
+    def counting_build(results: reports.Results) -> bytes:
+        builds.append(results.version)
+        return real_build(results)
+
+    monkeypatch.setitem(
+        export_files.KINDS,
+        "xlsx",
+        export_files.ExportKind("xlsx", export_files.XLSX_TYPE, counting_build),
+    )
+    _login(client, coordinator)
+    url = f"/reading/studies/{study.pk}/results/export.xlsx"
+    first = client.get(url)
+    again = client.get(url)
+    assert first.status_code == again.status_code == 200
+    assert b"".join(first.streaming_content) == b"".join(again.streaming_content)
+    assert len(builds) == 1
+    assert first["Content-Type"] == export_files.XLSX_TYPE
+    assert _files(study) == [f"{export_files._stamp(builds[0])}.xlsx"]
+
+    later = timezone.now() + dt.timedelta(minutes=5)
+    ReaderStudy.objects.filter(pk=study.pk).update(updated_at=later)
+    changed = client.get(url)
+    assert len(builds) == 2
+    assert changed["Content-Disposition"] != first["Content-Disposition"]
+    version = later.astimezone(dt.UTC).isoformat(timespec="seconds")
+    assert builds[1] == version
+    # The older version's file is gone; only the current one is kept.
+    assert _files(study) == [f"{export_files._stamp(version)}.xlsx"]
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(changed.streaming_content)))
+    assert dict(book["About"].iter_rows(values_only=True))["version"] == version
+
+
+@pytest.mark.django_db
+def test_a_forged_or_foreign_study_gets_no_export_and_nothing_is_built(
+    client: Client, other_coordinator: User, reader_a: User, slic_results_study: ReaderStudy
+) -> None:
+    study = slic_results_study
+    for user in (other_coordinator, reader_a):
+        _login(client, user)
+        assert client.get(f"/reading/studies/{study.pk}/results/export.xlsx").status_code in (
+            403,
+            404,
+        )
+        assert client.get(f"/reading/studies/{study.pk}/results/export.zip").status_code in (
+            403,
+            404,
+        )
+    _login(client, other_coordinator)
+    forged = "00000000-0000-0000-0000-000000000000"
+    assert client.get(f"/reading/studies/{forged}/results/export.xlsx").status_code == 404
+    assert client.get("/reading/studies/not-a-uuid/results/export.xlsx").status_code == 404
+    assert _files(study) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_builds_the_exports_after_readings_arrive(
+    client: Client,
+    coordinator: User,
+    reader_a: User,
+    seven_cases: list,  # noqa: F811
+    celery_worker_process: subprocess.Popen[bytes],
+    settings: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.READERSTUDY_EXPORT_DELAY_SECONDS = 1  # type: ignore[attr-defined]
+    study = services.study_create_from_template(actor=coordinator, protocol="slic-pseudo-mri")
+    services.study_cases_add(actor=coordinator, study=study, cases=seven_cases)
+    services.reader_assign(actor=coordinator, study=study, reader=reader_a)
+    services.study_status_set(actor=coordinator, study=study, status="active")
+    assignment = ReaderAssignment.objects.get(session__study=study, session__order=1)
+    _read_session(reader_a, study, 1, timezone.now() - dt.timedelta(days=1))
+    assert assignment.readings.count() == 7
+
+    # The submits committed one by one (no surrounding transaction): the worker builds both
+    # files for the version the last one made.
+    version = reports.study_version(study=study)
+    expected = {f"{export_files._stamp(version)}.{ext}" for ext in ("xlsx", "zip")}
+    deadline = time.monotonic() + 90
+    while set(_files(study)) != expected:
+        assert celery_worker_process.poll() is None, "the worker died"
+        assert time.monotonic() < deadline, f"no export files from the worker: {_files(study)}"
+        time.sleep(0.5)
+
+    # The download serves the worker's file: building in the web process would fail here.
+    def no_build(**_: object) -> None:
+        raise AssertionError("the download built the export although a worker had")
+
+    monkeypatch.setattr(reports, "study_results", no_build)
+    _login(client, coordinator)
+    response = client.get(f"/reading/studies/{study.pk}/results/export.xlsx")
+    assert response.status_code == 200
+    content = b"".join(response.streaming_content)
+    path = export_files._folder(study.pk) / f"{export_files._stamp(version)}.xlsx"
+    assert content == Path(path).read_bytes()
+    readings = list(openpyxl.load_workbook(io.BytesIO(content))["Readings"].iter_rows())
+    assert len(readings) == 1 + 7 * 9  # header + 7 cases x 9 questions of session 1
