@@ -69,6 +69,8 @@ from contextlib import ExitStack, contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
+from bench.support import free_port, run_checked  # noqa: E402
+
 REPO = _HERE.parent
 RESULTS = _HERE / "results" / "dicomweb.json"
 ORTHANC_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
@@ -559,21 +561,6 @@ def _measured(target: Target, client_cpu: dict[str, float]) -> Iterator[dict[str
     )
 
 
-def _run(command: list[str], env: dict[str, str], what: str) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """Stop a server we started (its own session) quickly: SIGINT, then SIGKILL."""
     if process.poll() is None:
@@ -596,7 +583,7 @@ def platform_server(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[T
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(args.database)))  # fmt: skip
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(args.database)))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": f"{REPO / 'platform'}:{REPO}",
@@ -617,8 +604,8 @@ def platform_server(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[T
     if args.threads:
         env["SAGITTAL_WEB_THREADS"] = str(args.threads)
     python = sys.executable
-    _run([python, "manage.py", "migrate", "--noinput"], env, "migrate")
-    token = _run(
+    run_checked([python, "manage.py", "migrate", "--noinput"], env, "migrate")
+    token = run_checked(
         [python, "manage.py", "shell", "-c", _CREATE_USER], env, "creating the bench user"
     ).split()[-1]
     log = (workdir / "gunicorn.log").open("wb")
@@ -668,7 +655,7 @@ def _orthanc_version() -> str:
 @contextmanager
 def orthanc_server(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Target, dict]]:
     """Orthanc with its DICOMweb plugin and HTTP authentication, in its own network namespace."""
-    port = 8042 if not args.no_netns else _free_port()
+    port = 8042 if not args.no_netns else free_port()
     password = secrets.token_urlsafe(16)
     config = {
         "Name": "sagittal-bench",

@@ -26,7 +26,6 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,8 @@ _HERE = Path(__file__).resolve().parent
 # Run as a script, Python puts bench/ first on sys.path, where bench/statistics.py shadows the
 # standard library's module (hence numpy for medians below): keep the repository's roots only.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from bench.support import free_port, run_checked  # noqa: E402
 
 REPO = _HERE.parent
 RESULTS = _HERE / "results" / "viewer.json"
@@ -122,19 +123,6 @@ async (viewportId) => {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _run(command: list[str], env: dict[str, str], what: str) -> str:
-    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"{what} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return result.stdout
-
-
 def generate_series(out_dir: Path, slices: int, size: int) -> list[Path]:
     """A cervical phantom CT, ``slices`` x ``size`` x ``size``, 16-bit."""
     from inference.phantoms import generate_cervical_case, write_cervical_ct_dicom
@@ -152,7 +140,7 @@ def generate_series(out_dir: Path, slices: int, size: int) -> list[Path]:
 @contextmanager
 def platform_server(args: argparse.Namespace, workdir: Path) -> Iterator[dict[str, Any]]:
     """The platform as in production, loaded with one CT case; yields its URL and session."""
-    port = _free_port()
+    port = free_port()
     var = workdir / "var"
     env = {
         **os.environ,
@@ -176,11 +164,11 @@ def platform_server(args: argparse.Namespace, workdir: Path) -> Iterator[dict[st
         env["SAGITTAL_WEB_THREADS"] = str(args.threads)
     python = sys.executable
     files = generate_series(workdir / "dicom", args.slices, args.size)
-    _run([python, "manage.py", "migrate", "--noinput"], env, "migrate")
-    _run([python, "manage.py", "collectstatic", "--noinput"], env, "collectstatic")
-    _run([python, "manage.py", "import_dicom", str(workdir / "dicom")], env, "import_dicom")
+    run_checked([python, "manage.py", "migrate", "--noinput"], env, "migrate")
+    run_checked([python, "manage.py", "collectstatic", "--noinput"], env, "collectstatic")
+    run_checked([python, "manage.py", "import_dicom", str(workdir / "dicom")], env, "import_dicom")
     setup = _SETUP.format(password=secrets.token_urlsafe())
-    output = _run([python, "manage.py", "shell", "-c", setup], env, "creating the case")
+    output = run_checked([python, "manage.py", "shell", "-c", setup], env, "creating the case")
     case_id, session = output.split()[-2:]
     log = (workdir / "gunicorn.log").open("wb")
     server = subprocess.Popen(

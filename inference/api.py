@@ -122,7 +122,9 @@ class JobIn(serializers.Serializer[dict[str, Any]]):
     )
     model_version = serializers.UUIDField(required=False, help_text="a specific model")
     parameters = serializers.DictField(
-        required=False, default=dict, help_text="pseudo-MRI: steps (DDIM), seed"
+        required=False,
+        default=dict,
+        help_text="pseudo-MRI: steps, seed; Stable Diffusion pipelines also prompt, strength",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from django.utils.text import slugify
 from readerstudy import reports
 from readerstudy.models import ReaderStudy
 
-
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

@@ -146,8 +146,8 @@ def readings_rows(*, study: ReaderStudy) -> Iterator[list[str]]:
             f"{active_seconds:.1f}",
             _cell(slots.get((assignment_id, study_case_id), "")),
         ]
-        for key, question_type in question_keys:
-            yield [*common, key, question_type, _cell(answers.get(key)), *timing]
+        for question_key, question_type in question_keys:
+            yield [*common, question_key, question_type, _cell(answers.get(question_key)), *timing]
 
 
 class _Echo:

@@ -533,8 +533,9 @@ def _row_timing(
     return values[0], values[1], seconds, slots
 
 
-def _skip(row: list[str], line: int, columns: Mapping[str, int], result: ImportResult,
-          errors: _Errors) -> bool | None:  # fmt: skip
+def _skip(
+    row: list[str], line: int, columns: Mapping[str, int], result: ImportResult, errors: _Errors
+) -> bool | None:
     """Whether the row is history to skip (superseded or unfinished); ``None``: an error."""
     current = _cell(row, columns, "is_current").lower()
     if current not in ("", "true", "false"):
@@ -752,9 +753,13 @@ def _rearrange_slots(draft: _Draft, slots: Mapping[str, str]) -> None:
 
 
 def _store(
-    *, actor: User, study: ReaderStudy, drafts: Sequence[_Draft], result: ImportResult,
+    *,
+    actor: User,
+    study: ReaderStudy,
+    drafts: Sequence[_Draft],
+    result: ImportResult,
     now: dt.datetime,
-) -> None:  # fmt: skip
+) -> None:
     locked = ReaderStudy.objects.select_for_update().get(pk=study.pk)
     _ensure_open(locked)
     finished: set[Any] = set()

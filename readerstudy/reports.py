@@ -6,6 +6,7 @@ CSV files in a ZIP, JSON) and plots (SVG, matplotlib). Every export carries the 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -253,7 +254,7 @@ def _sheet_rows(results: Results) -> dict[str, list[list[Any]]]:
     for row in sorted(results.analysis.rows, key=lambda r: (r.reader, r.question, r.statistic)):
         if row.comparison == "reference":
             per_reader.append([row.reader, row.question, row.sessions, row.statistic, row.display])
-    return {
+    sheets = {
         "About": about + [["warning", warning] for warning in results.analysis.warnings],
         "Statistics": [list(STAT_COLUMNS), *stat_table(results.analysis.rows)],
         "Per reader": per_reader,
@@ -261,6 +262,15 @@ def _sheet_rows(results: Results) -> dict[str, list[list[Any]]]:
         "Readings": list(exports.readings_rows(study=results.study)),
         "Design": _design_table(results.study),
     }
+    if results.analysis.cnr_images:
+        sheets["CNR images"] = _cnr_table(results.analysis.cnr_images)
+    return sheets
+
+
+def _cnr_table(images: Sequence[analysis.CnrImage]) -> list[list[Any]]:
+    """One row per (reader, case, reconstruction) image with its ROI values and CNR."""
+    columns = [field.name for field in dataclasses.fields(analysis.CnrImage)]
+    return [columns] + [[_number(getattr(image, column)) for column in columns] for image in images]
 
 
 def _records(rows: Sequence[Sequence[Any]]) -> Iterator[dict[str, Any]]:

@@ -80,13 +80,13 @@ def _export_download(study: ReaderStudy, extension: str) -> FileResponse:
 
 
 @login_required
-def results_xlsx(request: HttpRequest, study_id: str) -> HttpResponse:
+def results_xlsx(request: HttpRequest, study_id: str) -> FileResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
     return _export_download(study, "xlsx")
 
 
 @login_required
-def results_csv_zip(request: HttpRequest, study_id: str) -> HttpResponse:
+def results_csv_zip(request: HttpRequest, study_id: str) -> FileResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
     return _export_download(study, "zip")
 

@@ -98,8 +98,8 @@ def _reconstruction(spec: q.QuestionSpec, answer: Mapping[str, Any], reading: Re
     return ""
 
 
-def _number(answer: Mapping[str, Any] | None, key: str) -> float:
-    value = None if answer is None else answer.get(key)
+def _number(answer: Any, key: str) -> float:
+    value = answer.get(key) if isinstance(answer, Mapping) else None
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else NAN
 
 
@@ -134,6 +134,8 @@ def image_cnr(pair: _Pair, reading: ReadingRow, session: str) -> tuple[str, str,
         reason = "the ROI's slot is not one of the case's viewports"
     elif len(units := {str(a.get("unit")) for a in (target, background) if a.get("unit")}) > 1:
         reason = f"the ROIs are in different units ({', '.join(sorted(units))})"
+    elif b_sd < 0:  # stored answers are validated (SD >= 0); older data is not trusted blindly
+        reason = "the background SD is negative"
     value = NAN
     if not reason:
         found = stats.cnr(t_mean, b_mean, b_sd)

@@ -84,7 +84,7 @@ def test_a_cases_dir_reads_the_seg_labels_on_the_ct_grid(ncctm_cases_dir: Path) 
     assert summary["cases"] == 4 and summary["source"] == "cases directory"
     assert len(summary["listing_sha256"]) == 64
     assert "PATIENT" not in json.dumps(summary) and "MRN" not in json.dumps(summary)
-    # The listing checksum changes with any file.
+    # The same files give the same listing checksum (another label gives another: below).
     again = read_cases_dir(ncctm_cases_dir, task="ncctm", structures=STRUCTURES)
     assert again.summary["listing_sha256"] == summary["listing_sha256"]
 
@@ -103,6 +103,8 @@ def test_a_label_mask_series_reads_like_the_seg(ncctm_cases_dir: Path, tmp_path:
         ds.save_as(case / "label" / f"mask{k:03d}.dcm", enforce_file_format=True)
     data = read_cases_dir(root, task="ncctm", structures=STRUCTURES)
     np.testing.assert_array_equal(data.cases[1].labels, labels)
+    original = read_cases_dir(ncctm_cases_dir, task="ncctm", structures=STRUCTURES)
+    assert data.summary["listing_sha256"] != original.summary["listing_sha256"]
 
 
 def test_a_pseudomri_cases_dir_reads_paired_volumes(pseudomri_cases_dir: Path) -> None:

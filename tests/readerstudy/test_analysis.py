@@ -342,6 +342,7 @@ def test_missing_rois_and_bad_declarations_give_nan_with_a_reason_not_a_crash() 
     answers = dict(first.answers)
     answers["lf_a"] = None  # the reader drew the DC but not the LF in slot A
     answers["dc_b"] = {**answers["dc_b"], "slot": "C"}  # DC of B drawn on viewport C
+    answers["lf_c"] = {**answers["lf_c"], "sd": -1.0}  # not valid stored data: no crash
     readings = [an.ReadingRow(1, "r1", first.case, answers, first.arms), *data.readings[1:]]
     specs = [*data.questions, _roi_spec("ivd", "Disc", cnr_background="nowhere")]
     result = an.analyse(an.StudyData(specs, data.sessions, data.readers, readings))
@@ -349,6 +350,7 @@ def test_missing_rois_and_bad_declarations_give_nan_with_a_reason_not_a_crash() 
     reasons = {i.reason for i in result.cnr_images if i.case == first.case}
     assert "no lf_a ROI" in reasons
     assert "the two ROIs are on different images" in reasons
+    assert "the background SD is negative" in reasons
     in_a = first.arms["A"]
     median = _cnr_rows(result)[f"median CNR {in_a}"]
     assert median.n == 6 and "1 image(s) without a CNR: no lf_a ROI" in median.note

@@ -40,7 +40,7 @@ def _files(study: ReaderStudy) -> list[str]:
 def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
     client: Client,
     coordinator: User,
-    slic_results_study: ReaderStudy,
+    slic_results_study: ReaderStudy,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     study = slic_results_study
@@ -81,7 +81,10 @@ def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
 
 @pytest.mark.django_db
 def test_a_forged_or_foreign_study_gets_no_export_and_nothing_is_built(
-    client: Client, other_coordinator: User, reader_a: User, slic_results_study: ReaderStudy
+    client: Client,
+    other_coordinator: User,
+    reader_a: User,
+    slic_results_study: ReaderStudy,  # noqa: F811
 ) -> None:
     study = slic_results_study
     for user in (other_coordinator, reader_a):

@@ -3,6 +3,7 @@ analysis and in the exports (XLSX, CSV ZIP)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import zipfile
@@ -359,3 +360,12 @@ def test_roi_cnr_medians_and_wilcoxon_reach_the_api_page_and_exports(
         )
     )
     assert b"median CNR ADMIRE5" in archive.read("statistics.csv")
+    # One row per image in the exports, with the CNR the API reports for it.
+    cnr_rows = list(csv.DictReader(io.StringIO(archive.read("cnr_images.csv").decode())))
+    assert len(cnr_rows) == len(images)
+    by_image = {(i["case"], i["reconstruction"]): i["cnr"] for i in images}
+    for row in cnr_rows:
+        assert float(row["cnr"]) == pytest.approx(by_image[(row["case"], row["reconstruction"])])
+    xlsx = client.get(f"/reading/studies/{study.pk}/results/export.xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)), read_only=True)
+    assert len(list(book["CNR images"].iter_rows())) == 1 + len(images)
