@@ -40,6 +40,7 @@ from accounts.models import User
 from accounts.services import audit_event_record
 from readerstudy import questions, services
 from readerstudy.blinding import blinded_uid
+from readerstudy.export_files import exports_schedule
 from readerstudy.exports import COLUMNS
 from readerstudy.models import (
     MemberRole,
@@ -940,6 +941,7 @@ def readings_import(
     result.replaced = 0
     with transaction.atomic():
         _store(actor=actor, study=study, drafts=drafts, result=result, now=now or timezone.now())
+        exports_schedule(study_id=study.pk)
     result.stored = True
     return result
 

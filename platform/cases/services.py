@@ -127,129 +127,363 @@ def instance_ingest(
         required_study_uid: Refuse the file unless it belongs to this study (given as the
             sender's UID or the platform's de-identified one), as STOW-RS to a study URL asks.
 
-    Idempotent: the same instance again is a ``duplicate`` and nothing changes.
+    Idempotent: the same instance again is a ``duplicate`` and nothing changes. Doors that
+    receive many files at once use ``IngestBatch``, which does the same per file with fewer
+    database round trips.
     """
-    try:
-        parsed = parse_instance(data)
-    except DicomRejected as exc:
-        return IngestOutcome(
-            "rejected",
-            reason=str(exc),
-            sop_class_uid=exc.sop_class_uid,
-            original_sop_instance_uid=exc.sop_instance_uid,
-        )
-    ds = parsed.dataset
-    sent = {
-        "sop_class_uid": str(ds.SOPClassUID),
-        "original_sop_instance_uid": str(ds.SOPInstanceUID),
-        "original_study_instance_uid": str(ds.StudyInstanceUID),
-    }
-    if required_study_uid and required_study_uid not in (
-        sent["original_study_instance_uid"],
-        deidentify.remap_uid(sent["original_study_instance_uid"], secret=_deid_secret()),
-    ):
-        return IngestOutcome(
-            "rejected", reason="the instance belongs to another study than the request's", **sent
-        )
-    try:
-        outcome = _ingest_parsed(parsed, data=data, actor=actor, case=case, role=role)
-    except DicomRejected as exc:
-        outcome = IngestOutcome("rejected", reason=str(exc))
-    except Exception as exc:
-        # A value pydicom reads lazily may be malformed in a way validation did not touch
-        # (untrusted bytes: any exception type); the file is refused, and the transaction
-        # around the index writes has rolled back.
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        outcome = IngestOutcome("rejected", reason=f"malformed attribute value: {first_line}")
-    return replace(outcome, **sent)
+    with IngestBatch(
+        actor=actor, case=case, role=role, required_study_uid=required_study_uid
+    ) as batch:
+        batch.add(data)
+    return batch.outcomes[0]
 
 
-def _ingest_parsed(
-    parsed: ParsedInstance,
-    *,
-    data: bytes,
-    actor: User | None,
-    case: Case | None,
-    role: SeriesRole | None,
-) -> IngestOutcome:
-    ds = parsed.dataset
-    suspicion = deidentify.burned_in_annotation_suspected(ds)
-    if suspicion:
-        return _quarantine(data=data, reason=suspicion, actor=actor)
+@dataclass
+class _Pending:
+    """A file processed and stored, whose instance row waits for the batch's next flush."""
 
-    secret = _deid_secret()
-    patient_id, issuer = deidentify.patient_identity(ds)
-    if not patient_id:
-        return IngestOutcome("rejected", reason="PatientID is empty: cannot assign a pseudonym")
-    sop_uid = deidentify.remap_uid(str(ds.SOPInstanceUID), secret=secret)
-    existing = (
-        Instance.objects.filter(sop_instance_uid=sop_uid).select_related("series__study").first()
-    )
-    if existing is not None:
-        series = existing.series
-        return IngestOutcome(
-            "duplicate", series.study.study_instance_uid, series.series_instance_uid, sop_uid
+    index: int
+    row: Instance  # unsaved; ``series`` is set at the flush
+    study_defaults: dict[str, Any]
+    series_defaults: dict[str, Any]
+
+    @property
+    def uids(self) -> tuple[str, str, str]:
+        return (
+            self.study_defaults["study_instance_uid"],
+            self.series_defaults["series_instance_uid"],
+            self.row.sop_instance_uid,
         )
 
-    with transaction.atomic():
-        patient, offset = _patient_for(patient_id=patient_id, issuer=issuer, secret=secret)
-    deidentify.deidentify(ds, secret=secret, pseudonym=patient.pseudonym, date_offset_days=offset)
-    study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
-    if case is not None and case.patient_id != patient.pk:
-        return IngestOutcome(
-            "rejected", study_uid, series_uid, sop_uid, "the file's patient is not the case's"
-        )
 
-    payload = serialize_instance(ds)
-    frame_offsets, frame_lengths = frame_index(payload, parsed)
-    _, key = store_bytes(payload)
-    attributes = dicom_json.instance_json(ds)
-    try:
-        with transaction.atomic():
-            study, _ = Study.objects.get_or_create(
-                study_instance_uid=study_uid,
-                defaults={
-                    "patient": patient,
-                    "case": case,
-                    "study_date": _parse_date(str(ds.get("StudyDate", ""))),
-                    "description": str(ds.get("StudyDescription", ""))[:200],
-                    "dicom_patient_name": str(ds.get("PatientName", ""))[:200],
-                    "dicom_patient_id": str(ds.get("PatientID", ""))[:64],
-                    "accession_number": str(ds.get("AccessionNumber", ""))[:64],
-                    "attributes": dicom_json.study_level(attributes),
-                },
+@dataclass
+class _Deferred:
+    """A file refused after its SOP instance is known: a ``duplicate`` if that is stored."""
+
+    index: int
+    sop_uid: str
+    outcome: IngestOutcome
+
+
+class IngestBatch:
+    """Ingest the files of one request (a STOW-RS body, an upload, an import) together.
+
+    Each file gets exactly the outcome ``instance_ingest`` would give it, in the order added,
+    but the batch remembers the patients it has seen (pseudonym, date shift, map entry) and
+    indexes its instances at flushes: one duplicate check, one transaction with the study and
+    series looked up (or created) once each and the instance rows inserted together. When that
+    transaction fails (a concurrent upload of the same instances, a value the database
+    refuses), it rolls back and each file of the flush is indexed alone in its own transaction,
+    as ``instance_ingest`` did, so one file never changes another's outcome.
+
+    Use as a context manager (leaving it flushes) and read ``outcomes`` afterwards::
+
+        with IngestBatch(actor=user) as batch:
+            for data in files:
+                batch.add(data)
+        report = batch.outcomes
+
+    Args:
+        actor, case, role, required_study_uid: As for ``instance_ingest``, for every file.
+        flush_every: Index pending instances once this many wait (bounds memory and the time
+            a large upload holds nothing indexed).
+    """
+
+    def __init__(
+        self,
+        *,
+        actor: User | None = None,
+        case: Case | None = None,
+        role: SeriesRole | None = None,
+        required_study_uid: str | None = None,
+        flush_every: int = 50,
+    ) -> None:
+        self.actor, self.case, self.role = actor, case, role
+        self.required_study_uid = required_study_uid
+        self.flush_every = flush_every
+        self._secret = _deid_secret()
+        self._outcomes: list[IngestOutcome | None] = []
+        self._sent: list[dict[str, str]] = []
+        self._pending: list[_Pending] = []
+        self._deferred: list[_Deferred] = []
+        self._copies: list[tuple[int, int]] = []  # (index, index of the first file of its SOP)
+        self._first_of_sop: dict[str, int] = {}
+        self._patients: dict[tuple[str, str], tuple[Patient, int]] = {}
+
+    def __enter__(self) -> IngestBatch:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            self.flush()
+
+    @property
+    def outcomes(self) -> list[IngestOutcome]:
+        """One outcome per ``add``/``add_outcome``, in order (flushes what is pending)."""
+        self.flush()
+        settled = [outcome for outcome in self._outcomes if outcome is not None]
+        assert len(settled) == len(self._outcomes), "a flush settles every outcome"
+        return settled
+
+    def add_outcome(self, outcome: IngestOutcome) -> int:
+        """Record a file the caller refused itself, to keep the report in order."""
+        self._outcomes.append(outcome)
+        self._sent.append({})
+        return len(self._outcomes) - 1
+
+    def add(self, data: bytes) -> int:
+        """Ingest one file; its outcome is known after the next flush. Returns its index."""
+        self._outcomes.append(None)
+        self._sent.append({})
+        index = len(self._outcomes) - 1
+        try:
+            outcome = self._add(index, data)
+        except Exception as exc:
+            # A value pydicom reads lazily may be malformed in a way validation did not touch
+            # (untrusted bytes: any exception type); the file is refused, nothing was indexed.
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            outcome = IngestOutcome("rejected", reason=f"malformed attribute value: {first_line}")
+        if outcome is not None:
+            self._outcomes[index] = replace(outcome, **self._sent[index])
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+        return index
+
+    def _add(self, index: int, data: bytes) -> IngestOutcome | None:
+        try:
+            parsed = parse_instance(data)
+        except DicomRejected as exc:
+            return IngestOutcome(
+                "rejected",
+                reason=str(exc),
+                sop_class_uid=exc.sop_class_uid,
+                original_sop_instance_uid=exc.sop_instance_uid,
             )
-            if case is not None and study.case_id not in (None, case.pk):
-                return IngestOutcome(
-                    "rejected", study_uid, series_uid, sop_uid, "the study belongs to another case"
+        ds = parsed.dataset
+        sent = {
+            "sop_class_uid": str(ds.SOPClassUID),
+            "original_sop_instance_uid": str(ds.SOPInstanceUID),
+            "original_study_instance_uid": str(ds.StudyInstanceUID),
+        }
+        self._sent[index] = sent
+        secret = self._secret
+        if self.required_study_uid and self.required_study_uid not in (
+            sent["original_study_instance_uid"],
+            deidentify.remap_uid(sent["original_study_instance_uid"], secret=secret),
+        ):
+            return IngestOutcome(
+                "rejected", reason="the instance belongs to another study than the request's"
+            )
+        suspicion = deidentify.burned_in_annotation_suspected(ds)
+        if suspicion:
+            return _quarantine(data=data, reason=suspicion, actor=self.actor)
+        patient_id, issuer = deidentify.patient_identity(ds)
+        if not patient_id:
+            return IngestOutcome("rejected", reason="PatientID is empty: cannot assign a pseudonym")
+        sop_uid = deidentify.remap_uid(sent["original_sop_instance_uid"], secret=secret)
+        if sop_uid in self._first_of_sop:
+            # The same instance twice in one batch: whatever became of the first, once.
+            self._copies.append((index, self._first_of_sop[sop_uid]))
+            return None
+        self._first_of_sop[sop_uid] = index
+        try:
+            self._prepare(index, parsed, sop_uid=sop_uid, patient=(patient_id, issuer))
+            return None
+        except Exception as exc:
+            reason = (
+                str(exc)
+                if isinstance(exc, DicomRejected)
+                else "malformed attribute value: "
+                + (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            )
+            # As before batches, an instance already stored is a duplicate whatever this copy
+            # holds: the check waits for the flush.
+            self._deferred.append(
+                _Deferred(index, sop_uid, IngestOutcome("rejected", reason=reason))
+            )
+            return None
+
+    def _patient(self, patient_id: str, issuer: str) -> tuple[Patient, int]:
+        key = (patient_id, issuer)
+        if key not in self._patients:
+            with transaction.atomic():
+                self._patients[key] = _patient_for(
+                    patient_id=patient_id, issuer=issuer, secret=self._secret
                 )
-            if case is not None and study.case_id is None:
-                study.case = case
-                study.save(update_fields=["case"])
-            series, _ = Series.objects.get_or_create(
-                series_instance_uid=series_uid,
-                defaults={
-                    "study": study,
-                    "modality": str(ds.Modality),
-                    "role": role or SeriesRole.OTHER,
-                    "description": str(ds.get("SeriesDescription", ""))[:200],
-                    "series_number": _optional_int(ds.get("SeriesNumber")),
-                    "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
-                    "attributes": dicom_json.select(attributes, dicom_json.SERIES_TAGS),
-                },
+        return self._patients[key]
+
+    def _prepare(
+        self, index: int, parsed: ParsedInstance, *, sop_uid: str, patient: tuple[str, str]
+    ) -> None:
+        """De-identify, store the bytes and make the instance row that waits for the flush."""
+        ds = parsed.dataset
+        person, offset = self._patient(*patient)
+        deidentify.deidentify(
+            ds, secret=self._secret, pseudonym=person.pseudonym, date_offset_days=offset
+        )
+        study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+        case = self.case
+        if case is not None and case.patient_id != person.pk:
+            reason = "the file's patient is not the case's"
+            outcome = IngestOutcome("rejected", study_uid, series_uid, sop_uid, reason)
+            self._deferred.append(_Deferred(index, sop_uid, outcome))
+            return
+        payload = serialize_instance(ds)
+        frame_offsets, frame_lengths = frame_index(payload, parsed)
+        _, key = store_bytes(payload)
+        attributes = dicom_json.instance_json(ds)
+        study_defaults = {
+            "study_instance_uid": study_uid,
+            "patient": person,
+            "case": case,
+            "study_date": _parse_date(str(ds.get("StudyDate", ""))),
+            "description": str(ds.get("StudyDescription", ""))[:200],
+            "dicom_patient_name": str(ds.get("PatientName", ""))[:200],
+            "dicom_patient_id": str(ds.get("PatientID", ""))[:64],
+            "accession_number": str(ds.get("AccessionNumber", ""))[:64],
+            "attributes": dicom_json.study_level(attributes),
+        }
+        series_defaults = {
+            "series_instance_uid": series_uid,
+            "modality": str(ds.Modality),
+            "role": self.role or SeriesRole.OTHER,
+            "description": str(ds.get("SeriesDescription", ""))[:200],
+            "series_number": _optional_int(ds.get("SeriesNumber")),
+            "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
+            "attributes": dicom_json.select(attributes, dicom_json.SERIES_TAGS),
+        }
+        row = _instance_row(
+            parsed=parsed,
+            key=key,
+            size_bytes=len(payload),
+            frames=(frame_offsets, frame_lengths),
+            attributes=attributes,
+        )
+        self._pending.append(_Pending(index, row, study_defaults, series_defaults))
+
+    # --- flush -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Index the pending instances and settle every outcome known so far."""
+        pending, deferred = self._pending, self._deferred
+        self._pending, self._deferred = [], []
+        sops = [p.row.sop_instance_uid for p in pending] + [d.sop_uid for d in deferred]
+        existing: dict[str, tuple[str, str]] = {}
+        if sops:
+            existing = {
+                sop: (study, series)
+                for sop, series, study in Instance.objects.filter(
+                    sop_instance_uid__in=sops
+                ).values_list(
+                    "sop_instance_uid",
+                    "series__series_instance_uid",
+                    "series__study__study_instance_uid",
+                )
+            }
+        for item in deferred:
+            found = existing.get(item.sop_uid)
+            self._settle(
+                item.index,
+                IngestOutcome("duplicate", *found, item.sop_uid) if found else item.outcome,
             )
-            _instance_row_create(
-                series=series,
-                parsed=parsed,
-                key=key,
-                size_bytes=len(payload),
-                frames=(frame_offsets, frame_lengths),
-                attributes=attributes,
-            )
-    except IntegrityError:
-        # Another worker stored the same instance concurrently: the same outcome as a repeat.
-        return IngestOutcome("duplicate", study_uid, series_uid, sop_uid)
-    return IngestOutcome("stored", study_uid, series_uid, sop_uid)
+        fresh = []
+        for p in pending:
+            found = existing.get(p.row.sop_instance_uid)
+            if found:
+                self._settle(p.index, IngestOutcome("duplicate", *found, p.row.sop_instance_uid))
+            else:
+                fresh.append(p)
+        if fresh:
+            try:
+                outcomes = self._index_together(fresh)
+            except Exception:
+                outcomes = [self._index_alone(p) for p in fresh]
+            for p, outcome in zip(fresh, outcomes, strict=True):
+                self._settle(p.index, outcome)
+        still_waiting = []
+        for index, first in self._copies:
+            outcome = self._outcomes[first]
+            if outcome is None:
+                still_waiting.append((index, first))
+                continue
+            if outcome.accepted:
+                outcome = IngestOutcome("duplicate", *_uids(outcome))
+            self._settle(index, outcome)
+        self._copies = still_waiting
+
+    def _settle(self, index: int, outcome: IngestOutcome) -> None:
+        self._outcomes[index] = replace(outcome, **self._sent[index])
+
+    def _study(self, p: _Pending) -> Study | IngestOutcome:
+        """The study of ``p`` (created with its attributes if new), attached to the case."""
+        defaults = dict(p.study_defaults)
+        study, _ = Study.objects.get_or_create(
+            study_instance_uid=defaults.pop("study_instance_uid"), defaults=defaults
+        )
+        case = self.case
+        if case is not None and study.case_id not in (None, case.pk):
+            return IngestOutcome("rejected", *p.uids, "the study belongs to another case")
+        if case is not None and study.case_id is None:
+            study.case = case
+            study.save(update_fields=["case"])
+        return study
+
+    def _series(self, p: _Pending, study: Study) -> Series:
+        defaults = dict(p.series_defaults, study=study)
+        series, _ = Series.objects.get_or_create(
+            series_instance_uid=defaults.pop("series_instance_uid"), defaults=defaults
+        )
+        return series
+
+    def _index_together(self, fresh: list[_Pending]) -> list[IngestOutcome]:
+        """One transaction: each study and series once, then every instance row in one insert.
+
+        Studies, series and rows are taken in UID order, so two batches of the same series
+        lock the same rows in the same order. Raises on any database error (rolled back).
+        """
+        outcomes: dict[int, IngestOutcome] = {}
+        rows: list[_Pending] = []
+        with transaction.atomic():
+            studies: dict[str, Study | IngestOutcome] = {}
+            series: dict[str, Series] = {}
+            for p in sorted(fresh, key=lambda p: p.uids):
+                study_uid, series_uid, _ = p.uids
+                if study_uid not in studies:
+                    studies[study_uid] = self._study(p)
+                study = studies[study_uid]
+                if isinstance(study, IngestOutcome):
+                    outcomes[p.index] = IngestOutcome("rejected", *p.uids, study.reason)
+                    continue
+                if series_uid not in series:
+                    series[series_uid] = self._series(p, study)
+                p.row.series = series[series_uid]
+                rows.append(p)
+            rows.sort(key=lambda p: p.row.sop_instance_uid)
+            Instance.objects.bulk_create([p.row for p in rows])
+        for p in rows:
+            outcomes[p.index] = IngestOutcome("stored", *p.uids)
+        return [outcomes[p.index] for p in fresh]
+
+    def _index_alone(self, p: _Pending) -> IngestOutcome:
+        """Index one instance in its own transaction (the path of one file at a time)."""
+        try:
+            with transaction.atomic():
+                study = self._study(p)
+                if isinstance(study, IngestOutcome):
+                    return study
+                p.row.series = self._series(p, study)
+                p.row.save(force_insert=True)
+        except IntegrityError:
+            # Another worker stored the same instance concurrently: the same outcome as a repeat.
+            return IngestOutcome("duplicate", *p.uids)
+        except Exception as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            return IngestOutcome("rejected", *p.uids, f"malformed attribute value: {first_line}")
+        return IngestOutcome("stored", *p.uids)
+
+
+def _uids(outcome: IngestOutcome) -> tuple[str, str, str]:
+    return outcome.study_instance_uid, outcome.series_instance_uid, outcome.sop_instance_uid
 
 
 @transaction.atomic
@@ -360,19 +594,19 @@ def series_role_assign(*, actor: User, series: Series, role: SeriesRole) -> Seri
     return series
 
 
-def _instance_row_create(
+def _instance_row(
     *,
-    series: Series,
     parsed: ParsedInstance,
     key: str,
     size_bytes: int,
     frames: tuple[list[int], list[Any]],
     attributes: dict[str, Any],
+    series: Series | None = None,
 ) -> Instance:
-    """Index one stored instance: frame offsets for serving frames, attributes as DICOM JSON."""
+    """The (unsaved) index row of one stored instance: frame offsets, attributes as DICOM JSON."""
     ds = parsed.dataset
     frame_offsets, frame_lengths = frames
-    return Instance.objects.create(
+    return Instance(
         series=series,
         sop_instance_uid=str(ds.SOPInstanceUID),
         sop_class_uid=str(ds.SOPClassUID),
@@ -388,6 +622,27 @@ def _instance_row_create(
         attributes=dicom_json.select(attributes, dicom_json.INSTANCE_TAGS),
         metadata_json=dicom_json.dumps(attributes),
     )
+
+
+def _instance_row_create(
+    *,
+    series: Series,
+    parsed: ParsedInstance,
+    key: str,
+    size_bytes: int,
+    frames: tuple[list[int], list[Any]],
+    attributes: dict[str, Any],
+) -> Instance:
+    row = _instance_row(
+        series=series,
+        parsed=parsed,
+        key=key,
+        size_bytes=size_bytes,
+        frames=frames,
+        attributes=attributes,
+    )
+    row.save(force_insert=True)
+    return row
 
 
 def derived_instance_store(

@@ -1,7 +1,9 @@
 """Proportions: Wilson intervals, diagnostic accuracy against a reference, McNemar's test.
 
-Built on ``statsmodels.stats.proportion.proportion_confint(method="wilson")``,
-``sklearn.metrics.confusion_matrix`` and ``statsmodels.stats.contingency_tables.mcnemar``.
+Built on ``statsmodels.stats.proportion.proportion_confint(method="wilson")`` and
+``statsmodels.stats.contingency_tables.mcnemar``. The 2 x 2 table of two boolean arrays is four
+NumPy counts: ``sklearn.metrics.confusion_matrix`` gives the same table but spends about 2 ms
+per call validating its input, which a study analysis calls hundreds of times.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import operator
 from collections.abc import Hashable, Sequence
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
@@ -145,10 +146,10 @@ def diagnostic_accuracy(
     same_length(predicted, reference, "predicted and reference")
     pred = np.fromiter((p == positive for p in predicted), dtype=bool, count=len(predicted))
     ref = np.fromiter((r == positive for r in reference), dtype=bool, count=len(reference))
-    if pred.size == 0:
-        tn = fp = fn = tp = 0
-    else:
-        tn, fp, fn, tp = (int(v) for v in confusion_matrix(ref, pred, labels=[False, True]).ravel())
+    tp = int(np.count_nonzero(pred & ref))
+    fp = int(np.count_nonzero(pred & ~ref))
+    fn = int(np.count_nonzero(~pred & ref))
+    tn = int(np.count_nonzero(~pred & ~ref))
     return DiagnosticAccuracy(
         accuracy=wilson_ci(tp + tn, tp + tn + fp + fn),
         sensitivity=wilson_ci(tp, tp + fn),

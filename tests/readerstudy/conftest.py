@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
@@ -28,7 +30,7 @@ from inference.phantoms import (
 )
 from inference.series_io import load_ct_volume
 from readerstudy import services
-from readerstudy.models import ReaderStudy
+from readerstudy.models import ReaderAssignment, ReaderStudy
 from tests.conftest import PASSWORD
 
 CERVICAL_SHAPE = (8, 48, 48)
@@ -176,4 +178,89 @@ def ncctm_study(coordinator: User, surgeon: User, ncctm_cases: list[Case]) -> Re
     services.reader_assign(actor=coordinator, study=study, reader=surgeon)
     services.membership_add(actor=coordinator, study=study, user=surgeon, role="reference")
     services.study_status_set(actor=coordinator, study=study, status="active")
+    return study
+
+
+# --- The seed's SLIC study, with answers giving reader A's published accuracies --------------
+
+# Reader A in PROTOCOLS.md: session 1 against session 2, per finding.
+PUBLISHED = {
+    "retropharyngeal_hematoma": 7,
+    "disc_injury": 5,
+    "cord_edema": 7,
+    "sci_level": 4,
+    "canal_stenosis": 5,
+    "interspinous_ligament_injury": 5,
+}
+DISPLAY = {7: "100.0% (7/7)", 5: "71.4% (5/7)", 4: "57.1% (4/7)"}
+YES_NO = [key for key in PUBLISHED if key != "sci_level"]
+
+
+def _answers(case_index: int, *, session: int) -> dict[str, Any]:
+    """Session 2 is the truth; session 1 differs on the cases past each finding's hits."""
+    truth = {key: case_index % 2 == 0 for key in YES_NO}
+    truth.update(sci_level="C5", slic_ct_morphology=case_index % 5, slic_mri_dlc=case_index % 3)
+    if session == 2:
+        return truth
+    answers = dict(truth)
+    for key, hits in PUBLISHED.items():
+        if case_index >= hits:
+            answers[key] = "C7" if key == "sci_level" else not truth[key]
+    return answers
+
+
+def _read_session(reader: User, study: ReaderStudy, order: int, now: dt.datetime) -> None:
+    assignment = ReaderAssignment.objects.get(
+        session__study=study, session__order=order, reader=reader
+    )
+    case_ids = list(assignment.case_order)
+    for position in range(1, len(case_ids) + 1):
+        reading, study_case = services.reading_open(
+            actor=reader, assignment=assignment, position=position, now=now
+        )
+        assert reading is not None
+        # The case's index among the study's cases fixes its answers, whatever the order.
+        index = sorted(case_ids).index(str(study_case.pk))
+        services.reading_submit(
+            actor=reader,
+            reading=reading,
+            version=reading.version,
+            answers=_answers(index, session=order),
+            now=now,
+        )
+
+
+@pytest.fixture(scope="session")
+def seven_patients(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, list[Path]]]:
+    return [
+        write_cervical_case_dicom(
+            generate_cervical_case(seed=700 + index, shape=(8, 32, 32)),
+            tmp_path_factory.mktemp(f"slic{index}"),
+            patient_name=f"SLIC^{index}",
+            patient_id=f"SLIC-{index}",
+        )
+        for index in range(7)
+    ]
+
+
+@pytest.fixture
+def seven_cases(db: None, seven_patients: list[dict[str, list[Path]]]) -> list[Case]:
+    cases = []
+    for index, files in enumerate(seven_patients):
+        case = _import(files, CERVICAL_ROLES, f"CSCI-{index + 1:03d}")
+        add_pseudo_mri(case)
+        cases.append(case)
+    return cases
+
+
+@pytest.fixture
+def slic_results_study(coordinator: User, reader_a: User, seven_cases: list[Case]) -> ReaderStudy:
+    study = services.study_create_from_template(actor=coordinator, protocol="slic-pseudo-mri")
+    added = services.study_cases_add(actor=coordinator, study=study, cases=seven_cases)
+    assert len(added.added) == 7, added.message
+    services.reader_assign(actor=coordinator, study=study, reader=reader_a)
+    services.study_status_set(actor=coordinator, study=study, status="active")
+    start = timezone.now() - dt.timedelta(days=60)
+    _read_session(reader_a, study, 1, start)
+    _read_session(reader_a, study, 2, start + dt.timedelta(days=31))
     return study

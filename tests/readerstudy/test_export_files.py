@@ -18,12 +18,7 @@ from accounts.models import User
 from readerstudy import export_files, reports, services
 from readerstudy.models import ReaderAssignment, ReaderStudy
 from tests.conftest import PASSWORD
-from tests.readerstudy.test_results import (  # noqa: F401 (fixtures)
-    _read_session,
-    seven_cases,
-    seven_patients,
-    slic_results_study,
-)
+from tests.readerstudy.conftest import _read_session
 
 
 def _login(client: Client, user: User) -> Client:
@@ -40,7 +35,7 @@ def _files(study: ReaderStudy) -> list[str]:
 def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
     client: Client,
     coordinator: User,
-    slic_results_study: ReaderStudy,  # noqa: F811
+    slic_results_study: ReaderStudy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     study = slic_results_study
@@ -84,7 +79,7 @@ def test_a_forged_or_foreign_study_gets_no_export_and_nothing_is_built(
     client: Client,
     other_coordinator: User,
     reader_a: User,
-    slic_results_study: ReaderStudy,  # noqa: F811
+    slic_results_study: ReaderStudy,
 ) -> None:
     study = slic_results_study
     for user in (other_coordinator, reader_a):
@@ -109,7 +104,7 @@ def test_a_worker_builds_the_exports_after_readings_arrive(
     client: Client,
     coordinator: User,
     reader_a: User,
-    seven_cases: list,  # noqa: F811
+    seven_cases: list,
     celery_worker_process: subprocess.Popen[bytes],
     settings: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
