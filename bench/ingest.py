@@ -137,6 +137,7 @@ def measure(mode: str, files: list[bytes], batch: int, args: argparse.Namespace)
     _empty_tables()
     statements, database_s = 0, 0.0
     totals: dict[str, float] = {}
+    kinds: dict[str, list[float]] = {}
 
     def counting(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         nonlocal statements, database_s
@@ -145,7 +146,13 @@ def measure(mode: str, files: list[bytes], batch: int, args: argparse.Namespace)
         try:
             return execute(sql, params, many, context)
         finally:
-            database_s += time.perf_counter() - started
+            spent = time.perf_counter() - started
+            database_s += spent
+            words = sql.split()
+            table = next((w.strip('"') for w in words if w.startswith('"cases_')), "")
+            kind = kinds.setdefault(f"{words[0]} {table}".strip(), [0, 0.0])
+            kind[0] += 1
+            kind[1] += spent
 
     profiler = cProfile.Profile() if args.cprofile else None
     load_before = os.getloadavg()[0]
@@ -177,6 +184,10 @@ def measure(mode: str, files: list[bytes], batch: int, args: argparse.Namespace)
             result["wall_ms_per_instance"] - sum(per.values()), 2
         )
         result["ms_per_instance"] = per
+        result["statements"] = {
+            kind: {"count": int(count), "ms_per_instance": round(spent * 1000 / len(files), 3)}
+            for kind, (count, spent) in sorted(kinds.items(), key=lambda item: -item[1][1])
+        }
     if profiler:
         path = args.out.with_suffix(f".{mode}.prof")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,9 +220,7 @@ def main() -> None:
             call_command("migrate", verbosity=0)
             results = []
             for mode in args.modes.split(","):
-                rounds = [
-                    measure(mode, files, args.batch, args) for _ in range(args.rounds)
-                ]
+                rounds = [measure(mode, files, args.batch, args) for _ in range(args.rounds)]
                 best = min(rounds, key=lambda r: r["wall_ms_per_instance"])
                 results.append(best)
                 print(json.dumps(best, indent=1))

@@ -269,11 +269,18 @@ def _first_error(schema: dict[str, Any], value: Any) -> str | None:
     return None if error is None else _message(error)
 
 
+def _is_null_branch(error: ValidationError) -> bool:
+    return error.validator == "type" and error.validator_value == "null"
+
+
 def _message(error: ValidationError) -> str:
     # anyOf/oneOf errors say only "is not valid under any of the given schemas": show the
-    # closest branch's complaint instead.
+    # closest branch's complaint instead. An answer's schema is "<type> or null"; for a given
+    # (non-null) answer, "... is not of type 'null'" says nothing about what is wrong with it,
+    # so the complaints of the answer's own branch come first.
     if error.context:
-        best = min(error.context, key=lambda e: (len(e.absolute_path), e.validator == "type"))
+        branches = [e for e in error.context if not _is_null_branch(e)] or error.context
+        best = min(branches, key=lambda e: (len(e.absolute_path), e.validator == "type"))
         return _message(best)
     where = "/".join(str(part) for part in error.absolute_path)
     return f"{where}: {error.message}" if where else error.message

@@ -24,6 +24,7 @@ from accounts.permissions import can_manage_studies
 from cases import selectors as case_selectors
 from readerstudy import exports, imports, protocols, questions, selectors, services
 from readerstudy.models import (
+    CaseOrderDesign,
     MemberRole,
     Question,
     ReaderStudy,
@@ -278,7 +279,7 @@ def study_detail(request: HttpRequest, study_id: Any) -> HttpResponse:
         "frozen": selectors.study_has_readings(study),
         "statuses": StudyStatus,
         "roles": MemberRole.choices,
-        "designs": services.CaseOrderDesign.choices,
+        "designs": CaseOrderDesign.choices,
         "export_url": reverse("api-reader-study-export", args=[study.pk]),
     }
     return render(request, "readerstudy/study_detail.html", context)

@@ -199,6 +199,49 @@ def serialize_instance(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
+_PIXEL_DATA = Tag("PixelData")
+_PIXEL_DATA_TAG_BYTES = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+_UNDEFINED_LENGTH = b"\xff\xff\xff\xff"
+
+
+def written_pixel_data_offset(payload: bytes, parsed: ParsedInstance) -> int | None:
+    """Where the PixelData value starts in ``payload``, the file just written from ``parsed``.
+
+    Pixel data is the last element of nearly every instance, so its value is the file's tail:
+    the offset follows from the value's length, and the element header right before it is
+    checked byte for byte (tag, VR, length; for encapsulated data also the sequence delimiter
+    at the end). ``None`` when anything does not match (an element after the pixel data, a
+    writer that padded differently): the caller parses the file instead.
+    """
+    ds = parsed.dataset
+    if max(ds._dict, default=None) != _PIXEL_DATA:
+        return None
+    value = ds.PixelData
+    if not isinstance(value, bytes):
+        return None
+    explicit = parsed.transfer_syntax_uid != ImplicitVRLittleEndian
+    if parsed.encapsulated:
+        if not explicit or payload[-8:] != _SEQUENCE_DELIMITER + b"\x00" * 4:
+            return None
+        start = len(payload) - 8 - len(value)
+        length_field = _UNDEFINED_LENGTH
+    else:
+        written = len(value) + (len(value) & 1)  # values are padded to an even length
+        start = len(payload) - written
+        length_field = written.to_bytes(4, "little")
+    header_size = 12 if explicit else 8
+    if start < header_size:
+        return None
+    header = payload[start - header_size : start]
+    if header[:4] != _PIXEL_DATA_TAG_BYTES or header[-4:] != length_field:
+        return None
+    if explicit and header[4:8] not in (b"OB\x00\x00", b"OW\x00\x00"):
+        return None
+    if not payload.startswith(value, start):
+        return None
+    return start
+
+
 def pixel_data_offset(data: bytes) -> int | None:
     """Byte offset of the PixelData value in a serialized file (native syntaxes)."""
     ds = pydicom.dcmread(io.BytesIO(data), defer_size=256)
@@ -221,7 +264,9 @@ def frame_index(payload: bytes, parsed: ParsedInstance) -> tuple[list[int], list
     """
     if not (parsed.frame_length or parsed.encapsulated):
         return [], []
-    start = pixel_data_offset(payload)
+    start = written_pixel_data_offset(payload, parsed)
+    if start is None:
+        start = pixel_data_offset(payload)
     if start is None:
         return [], []
     if not parsed.encapsulated:

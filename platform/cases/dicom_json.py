@@ -8,10 +8,12 @@ The full metadata of an instance is stored as JSON text whose bulk data URIs sta
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 BASE_PLACEHOLDER = "{{BASE}}"
@@ -42,18 +44,12 @@ def _bulk_uri(study: str, series: str, sop: str, tag: str) -> str:
 def instance_json(ds: Dataset) -> dict[str, Any]:
     """The DICOM JSON of ``ds`` with pixel data (and any large binary value) as bulk data URIs."""
     study, series, sop = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
-    pixel_element = ds.data_element("PixelData")
-    header = Dataset()
-    for element in ds:
-        if element.tag != Tag("PixelData"):
-            header.add(element)
 
     def bulk_handler(element: DataElement) -> str:
         return _bulk_uri(study, series, sop, f"{int(element.tag):08X}")
 
-    result: dict[str, Any] = header.to_json_dict(
-        bulk_data_threshold=64 * 1024, bulk_data_element_handler=bulk_handler
-    )
+    result = dataset_json(ds, bulk_handler, skip=_PIXEL_DATA_TAG)
+    pixel_element = ds.get(_PIXEL_DATA_TAG)
     if pixel_element is not None:
         result[PIXEL_DATA] = {
             "vr": pixel_element.VR if pixel_element.VR in ("OB", "OW") else "OW",
@@ -63,6 +59,56 @@ def instance_json(ds: Dataset) -> dict[str, Any]:
     if transfer_syntax:
         result["00083002"] = {"vr": "UI", "Value": [str(transfer_syntax)]}
     return result
+
+
+_PIXEL_DATA_TAG = Tag("PixelData")
+BULK_DATA_THRESHOLD = 64 * 1024
+# Text VRs whose JSON value is the string itself (PS3.18 F.2.3); PN, numbers in text (IS, DS)
+# and binary values follow their own rules.
+_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+_INT_VRS = frozenset({"IS", "SL", "SS", "SV", "UL", "US", "UV"})
+_FLOAT_VRS = frozenset({"DS", "FD", "FL"})
+
+
+def dataset_json(
+    ds: Dataset, bulk_handler: Callable[[DataElement], str], *, skip: int | None = None
+) -> dict[str, Any]:
+    """``ds.to_json_dict`` with bulk data above 64 KiB, for a fraction of its time.
+
+    pydicom's conversion checks every element in general ways (value multiplicity, emptiness,
+    number conversion, logging); the common elements of an image header, text and single
+    numbers, are converted here directly, and every other element (person names, binary
+    values, multi-valued numbers, anything unusual) by pydicom itself, so the result is the
+    same (``tests/cases/test_dicom_json.py`` compares both).
+    """
+    result: dict[str, Any] = {}
+    for tag in sorted(ds._dict):
+        if tag == skip:
+            continue
+        element = ds[tag]
+        result[f"{tag:08X}"] = _element_json(element, bulk_handler)
+    return result
+
+
+def _element_json(element: DataElement, bulk_handler: Callable[[DataElement], str]) -> Any:
+    vr, value = element.VR, element.value
+    if vr in _TEXT_VRS:
+        if isinstance(value, str):  # str itself or pydicom's UID
+            return {"vr": vr, "Value": [str(value)]} if value else {"vr": vr}
+        if isinstance(value, MultiValue) and all(isinstance(v, str) for v in value):
+            return {"vr": vr, "Value": [str(v) for v in value]} if len(value) else {"vr": vr}
+    elif vr == "SQ":
+        return {"vr": vr, "Value": [dataset_json(item, bulk_handler) for item in value]}
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if vr in _INT_VRS and isinstance(value, int):
+            return {"vr": vr, "Value": [int(value)]}
+        if vr in _FLOAT_VRS:
+            return {"vr": vr, "Value": [float(value)]}
+    return element.to_json_dict(
+        bulk_data_element_handler=bulk_handler, bulk_data_threshold=BULK_DATA_THRESHOLD
+    )
 
 
 def select(attributes: dict[str, Any], tags: tuple[str, ...]) -> dict[str, Any]:

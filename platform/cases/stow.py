@@ -22,7 +22,7 @@ from accounts.models import User
 from accounts.permissions import can_manage_studies
 from cases import uploads
 from cases.dicomweb import DICOM_JSON, DicomWebView, SearchStudies, base_url, error_response
-from cases.services import IngestOutcome, instance_ingest
+from cases.services import IngestBatch, IngestOutcome
 
 # PS3.18 Table I.2-1 / PS3.4 status codes used in FailureReason and WarningReason.
 PROCESSING_FAILURE = 0x0110
@@ -101,22 +101,21 @@ class StoreInstances(DicomWebView):
             return error_response(411, "a Content-Length is required")
         # Bodies over SAGITTAL_MAX_UPLOAD_BYTES never get here (RequestSizeLimitMiddleware).
         length = int(length_text)
-        outcomes = []
         boundary = params.get("boundary", "")
+        # One batch for the request: its instances (nearly always one series) share the
+        # patient, study and series look-ups and are indexed together.
+        batch = IngestBatch(actor=request.user, required_study_uid=study_uid)
         try:
             with uploads.spool_body(request._request, content_length=length) as body:
                 for part in uploads.multipart_related_parts(body, boundary=boundary):
                     if part.content_type.split(";")[0].strip() not in ("", "application/dicom"):
                         reason = f"part of type {part.content_type} is not application/dicom"
-                        outcomes.append(IngestOutcome("rejected", reason=reason))
+                        batch.add_outcome(IngestOutcome("rejected", reason=reason))
                         continue
-                    outcomes.append(
-                        instance_ingest(
-                            data=part.data, actor=request.user, required_study_uid=study_uid
-                        )
-                    )
+                    batch.add(part.data)
         except uploads.UploadRefused as exc:
             return error_response(exc.status, str(exc))
+        outcomes = batch.outcomes
         stored = sum(outcome.accepted for outcome in outcomes)
         status = 200 if stored == len(outcomes) else 202 if stored else 409
         return HttpResponse(

@@ -1,9 +1,9 @@
 """Uploads of many files at once: browser files and folders, ZIP archives, STOW-RS bodies.
 
-Each file goes through ``services.instance_ingest``; a file that fails gets a reason in the
-report and the rest of the upload proceeds. Archives are checked against their entry count and
-declared uncompressed size before anything is extracted, entries are read into memory (never
-written under their own names), and nested archives are not opened.
+The files of an upload go through one ``services.IngestBatch``; a file that fails gets a reason
+in the report and the rest of the upload proceeds. Archives are checked against their entry
+count and declared uncompressed size before anything is extracted, entries are read into memory
+(never written under their own names), and nested archives are not opened.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.conf import settings
 from accounts.models import User
 from cases.dicom_io import MAX_FILE_BYTES
 from cases.models import Case, SeriesRole
-from cases.services import IngestOutcome, instance_ingest
+from cases.services import IngestBatch, IngestOutcome
 
 _ZIP_MAGIC = b"PK\x03\x04"
 # Entries that archives from PACS exports and desktop tools carry besides the images.
@@ -138,23 +138,27 @@ def upload_ingest(
                     _zip_entries(archive, name=_display_name(name))
             fileobj.seek(0)
 
-    report: list[UploadItem] = []
+    # One batch for the upload: its files share the patient, study and series look-ups and
+    # are indexed together; each keeps its own outcome.
+    batch = IngestBatch(actor=actor, case=case, role=role)
+    names: list[str] = []
     for name, fileobj in materialized:
         head = fileobj.read(4)
         fileobj.seek(0)
         if is_zip(head):
             for item in _zip_items(fileobj, name=_display_name(name)):
                 if isinstance(item, UploadItem):
-                    report.append(item)
+                    batch.add_outcome(item.outcome)
+                    names.append(item.name)
                 else:
                     entry_name, data = item
-                    outcome = instance_ingest(data=data, actor=actor, case=case, role=role)
-                    report.append(UploadItem(_display_name(entry_name), outcome))
+                    batch.add(data)
+                    names.append(_display_name(entry_name))
             continue
         data = fileobj.read(MAX_FILE_BYTES + 1)
-        outcome = instance_ingest(data=data, actor=actor, case=case, role=role)
-        report.append(UploadItem(_display_name(name), outcome))
-    return report
+        batch.add(data)
+        names.append(_display_name(name))
+    return [UploadItem(name, outcome) for name, outcome in zip(names, batch.outcomes, strict=True)]
 
 
 # --- multipart/related (STOW-RS) ------------------------------------------------------------

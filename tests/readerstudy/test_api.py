@@ -124,6 +124,63 @@ def test_malformed_requests_are_400(
 
 
 @pytest.mark.django_db
+def test_a_wrong_roi_answer_is_a_400_naming_what_is_wrong(
+    client: Client, slic_study: ReaderStudy, coordinator: User, reader_a: User
+) -> None:
+    services.question_create(
+        actor=coordinator, study=slic_study, key="canal_roi", type="roi", label="Canal ROI",
+        required=False,
+    )  # fmt: skip
+    client.force_login(reader_a)
+    payload = _open(client, _assignment(slic_study, reader_a))
+    series = payload["viewer"]["viewports"][0]["seriesUid"]
+    roi = {"series": series, "slice": 3, "geometry": {}, "mean": 40.0, "sd": 5.0, "area": -2}
+    url = payload["urls"]["save"]
+
+    refused = _put(client, url, {"answers": {"canal_roi": roi}, "version": 1})
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == {"canal_roi": "area: -2 is less than the minimum of 0"}
+    missing = {k: v for k, v in roi.items() if k != "sd"}
+    refused = _put(client, url, {"answers": {"canal_roi": missing}, "version": 1})
+    assert refused.json()["errors"] == {"canal_roi": "'sd' is a required property"}
+    assert Reading.objects.get(pk=payload["reading"]["id"]).answers == {}
+
+    saved = _put(client, url, {"answers": {"canal_roi": {**roi, "area": 2.0}}, "version": 1})
+    assert saved.status_code == 200 and saved.json()["answers"]["canal_roi"]["area"] == 2.0
+
+
+@pytest.mark.django_db
+def test_a_cnr_background_that_is_no_roi_question_is_a_400(
+    client: Client, slic_study: ReaderStudy, coordinator: User
+) -> None:
+    client.force_login(coordinator)
+    base = f"/api/v1/reader-studies/{slic_study.pk}/questions/"
+    dc = {"key": "dc", "type": "roi", "label": "Dural canal", "required": False}
+    refused = client.post(
+        base, {**dc, "options": {"cnr_background": "disc_injury"}}, content_type="application/json"
+    )
+    assert refused.status_code == 400
+    assert (
+        "cnr_background names disc_injury, which is not another ROI question"
+        in (refused.json()["errors"]["dc"])
+    )
+    assert not slic_study.questions.filter(key="dc").exists()
+
+    lf = {"key": "lf", "type": "roi", "label": "Ligamentum flavum", "required": False}
+    assert client.post(base, lf, content_type="application/json").status_code == 201
+    created = client.post(
+        base, {**dc, "options": {"cnr_background": "lf"}}, content_type="application/json"
+    )
+    assert created.status_code == 201 and created.json()["options"] == {"cnr_background": "lf"}
+    two = {"options": {"cnr_background": ["lf", "ivd"]}}
+    changed = client.patch(f"{base}dc/", two, content_type="application/json")
+    assert changed.status_code == 400 and "names ivd" in changed.json()["errors"]["dc"]
+    gone = client.delete(f"{base}lf/")
+    assert gone.status_code == 409 and "dc measures its CNR against 'lf'" in gone.json()["detail"]
+    assert slic_study.questions.get(key="dc").options == {"cnr_background": "lf"}
+
+
+@pytest.mark.django_db
 def test_forged_or_foreign_ids_are_404(
     client: Client, slic_study: ReaderStudy, reader_a: User, reader_b: User
 ) -> None:

@@ -325,6 +325,7 @@ BAD_VALUES = [
         "does not match",
     ),
     ("roi", '{"series":"2.25.1","slice":0,"geometry":{},"mean":1,"sd":1,"area":1}', "viewports"),
+    ("roi", '{"series":"2.25.1","slice":0,"geometry":{},"mean":1,"sd":1,"area":-1}', "area: -1 is"),
     ("better", "C", "is not one of"),
     ("quality", "6", "is not one of"),
     ("found", "", "required"),
@@ -477,11 +478,11 @@ def test_file_level_problems_are_4xx_and_store_nothing(
     )
     assert response.status_code == 400 and "file" in response.json()
 
-    monkeypatch.setattr(imports, "MAX_ROWS", 3)
+    monkeypatch.setattr(imports.rows, "MAX_ROWS", 3)
     response = _post(coordinator_client, slic_study, good)
     assert response.status_code == 400 and "more than 3 rows" in str(response.json())
 
-    monkeypatch.setattr(imports, "MAX_BYTES", len(good) - 1)
+    monkeypatch.setattr(imports.service, "MAX_BYTES", len(good) - 1)
     response = _post(coordinator_client, slic_study, good)
     assert response.status_code == 413 and "larger than" in response.json()["detail"]
     assert _stored() == before

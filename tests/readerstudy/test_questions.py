@@ -103,6 +103,26 @@ def test_errors_name_the_question_and_the_problem() -> None:
 
 
 @pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ({**ROI, "area": -3.5}, "area: -3.5 is less than the minimum of 0"),
+        ({**ROI, "sd": -1}, "sd: -1 is less than the minimum of 0"),
+        ({k: v for k, v in ROI.items() if k != "mean"}, "'mean' is a required property"),
+        ({**ROI, "slice": "4"}, "slice: '4' is not of type 'integer'"),
+        ("an ellipse", "'an ellipse' is not of type 'object'"),
+    ],
+)
+def test_a_wrong_answer_gets_the_problem_of_its_own_schema_not_of_null(
+    answer: Any, problem: str
+) -> None:
+    # Every answer's schema is "<type> or null"; the null branch's complaint says nothing.
+    with pytest.raises(q.AnswerError) as refused:
+        q.validate_answer(spec(q.ROI), answer)
+    assert refused.value.errors["k"] == problem
+    assert "null" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
     ("options", "problem"),
     [
         ({"choices": [{"value": "a", "label": "A"}]}, "options"),

@@ -195,13 +195,14 @@ def cnr_study(
     )
     for slot in SLOTS:
         key = slot.lower()
-        services.question_create(
-            actor=coordinator, study=study, key=f"dc_{key}", type="roi",
-            label=f"Dural canal, image {slot}", options={"cnr_background": f"lf_{key}"},
-        )  # fmt: skip
+        # The background first: a CNR names an existing ROI question.
         services.question_create(
             actor=coordinator, study=study, key=f"lf_{key}", type="roi",
             label=f"Ligamentum flavum, image {slot}", options={"unit": "HU"},
+        )  # fmt: skip
+        services.question_create(
+            actor=coordinator, study=study, key=f"dc_{key}", type="roi",
+            label=f"Dural canal, image {slot}", options={"cnr_background": f"lf_{key}"},
         )  # fmt: skip
     added = services.study_cases_add(actor=coordinator, study=study, cases=cases)
     assert len(added.added) == 7, added.message

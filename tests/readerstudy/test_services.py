@@ -406,6 +406,50 @@ def test_questions_and_cases_freeze_once_reading_starts(
 
 
 @pytest.mark.django_db
+def test_a_cnr_background_must_be_another_roi_question_of_the_study(coordinator: User) -> None:
+    study = services.study_create_from_template(actor=coordinator, protocol="blank")
+
+    def roi(key: str, **options: object) -> Question:
+        return services.question_create(
+            actor=coordinator, study=study, key=key, type="roi", label=key, options=options
+        )
+
+    # The background does not exist yet, or is not an ROI: refused, nothing stored.
+    with pytest.raises(services.AnswerError, match="cnr_background names lf, which is not another"):
+        roi("dc", cnr_background="lf")
+    services.question_create(actor=coordinator, study=study, key="lf", type="text", label="LF")
+    with pytest.raises(services.AnswerError, match="lf, which is not another ROI question"):
+        roi("dc", cnr_background=["lf"])
+    assert not study.questions.filter(key="dc").exists()
+
+    lf = Question.objects.get(study=study, key="lf")
+    services.question_update(actor=coordinator, question=lf, changes={"type": "roi"})
+    roi("ivd")
+    dc = roi("dc", cnr_background=["lf", "ivd"])
+    with pytest.raises(services.AnswerError, match="names nowhere, csf, which are not"):
+        services.question_update(
+            actor=coordinator,
+            question=dc,
+            changes={"options": {"cnr_background": ["lf", "nowhere", "csf"]}},
+        )
+    dc.refresh_from_db()
+    assert dc.options == {"cnr_background": ["lf", "ivd"]}
+
+    # Nor may the background stop being an ROI question, or go.
+    lf.refresh_from_db()
+    with pytest.raises(services.AnswerError, match="dc measures its CNR against this ROI"):
+        services.question_update(actor=coordinator, question=lf, changes={"type": "number"})
+    with pytest.raises(services.ConflictError, match="dc measures its CNR against 'lf'"):
+        services.question_delete(actor=coordinator, question=lf)
+    assert Question.objects.get(study=study, key="lf").type == "roi"
+    services.question_update(
+        actor=coordinator, question=dc, changes={"options": {"cnr_background": "ivd"}}
+    )
+    services.question_delete(actor=coordinator, question=lf)
+    assert sorted(study.questions.values_list("key", flat=True)) == ["dc", "ivd"]
+
+
+@pytest.mark.django_db
 def test_reading_time_is_measured_from_heartbeats(slic_study: ReaderStudy, reader_a: User) -> None:
     start = timezone.now()
     assignment = _assignment(slic_study, reader_a)

@@ -9,7 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cases.dicom_io import MAX_FILE_BYTES
-from cases.services import instance_ingest
+from cases.services import IngestBatch, IngestOutcome
+
+BATCH = 50  # files per IngestBatch (and per report flush)
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -32,15 +34,21 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, paths: list[Path], **options: Any) -> None:
         counts: Counter[str] = Counter()
-        for path in _files(paths):
-            if path.stat().st_size > MAX_FILE_BYTES:
-                counts["rejected"] += 1
-                self.stderr.write(f"rejected {path}: larger than the 1 GiB limit")
-                continue
-            outcome = instance_ingest(data=path.read_bytes())
-            counts[outcome.status] += 1
-            if outcome.status in ("rejected", "quarantined"):
-                self.stderr.write(f"{outcome.status} {path}: {outcome.reason}")
+        files = _files(paths)
+        # Batches of files share patient, study and series look-ups and are indexed together.
+        for start in range(0, len(files), BATCH):
+            chunk = files[start : start + BATCH]
+            with IngestBatch() as batch:
+                for path in chunk:
+                    if path.stat().st_size > MAX_FILE_BYTES:
+                        reason = "larger than the 1 GiB limit"
+                        batch.add_outcome(IngestOutcome("rejected", reason=reason))
+                    else:
+                        batch.add(path.read_bytes())
+            for path, outcome in zip(chunk, batch.outcomes, strict=True):
+                counts[outcome.status] += 1
+                if outcome.status in ("rejected", "quarantined"):
+                    self.stderr.write(f"{outcome.status} {path}: {outcome.reason}")
         summary = ", ".join(
             f"{counts[k]} {k}" for k in ("stored", "duplicate", "quarantined", "rejected")
         )

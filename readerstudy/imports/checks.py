@@ -1,0 +1,96 @@
+"""Checking each drafted reading against the study as a whole: required answers, timing,
+ROIs on this case's blinded viewports, existing readings (``replace``) and the slots the
+reader saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from readerstudy import questions
+from readerstudy.imports.matching import _Context
+from readerstudy.imports.results import _Draft, _Errors
+from readerstudy.models import SlotPlacement
+
+
+def _placement_slots(placements: Sequence[SlotPlacement]) -> dict[str, str]:
+    return {p.slot: p.arm or p.series.role for p in placements}
+
+
+def _check_draft(draft: _Draft, ctx: _Context, replace: bool, errors: _Errors) -> None:
+    where = (
+        f"{draft.assignment.reader.get_username()}, {draft.assignment.session.name}, "
+        f"case {draft.study_case.case.label}"
+    )
+    answers = questions.with_computed(ctx.specs, draft.answers)
+    draft.answers = {key: value for key, value in answers.items() if value is not None}
+    missing = questions.missing_required(ctx.specs, draft.answers)
+    if missing and not draft.broken:
+        errors.add(draft.line, "value", f"{where}: no answer to {', '.join(missing)} (required)")
+    if draft.opened_at and draft.submitted_at and draft.submitted_at < draft.opened_at:
+        errors.add(draft.line, "submitted_at", f"{where}: submitted before it was opened")
+    key = (draft.assignment.pk, draft.study_case.pk)
+    placements = ctx.placements.get(key, [])
+    roi_errors = _roi_errors(draft, ctx, placements)
+    for question, message in roi_errors.items():
+        line = draft.lines.get(question, draft.line)
+        errors.add(line, "value", f"{where}: {question}: {message}")
+    draft.existing = ctx.current.get(key)
+    if draft.existing is not None and not replace:
+        errors.add(
+            draft.line,
+            "",
+            f"{where} already has a reading; import with 'replace' to supersede it "
+            "(the existing reading is kept)",
+        )
+    current = _placement_slots(placements)
+    shuffled = bool(draft.assignment.protocol_session.hanging_protocol.get("shuffle_slots"))
+    if draft.slots is None:
+        if shuffled and len(current) > 1:
+            errors.add(
+                draft.line,
+                "slots",
+                f"{where}: this session places the images at random; the slots column must "
+                "say which image each slot showed (e.g. A=NC-CTM;B=MRM)",
+            )
+        return
+    if draft.slots == current:
+        return
+    if sorted(draft.slots) != sorted(current) or sorted(draft.slots.values()) != sorted(
+        current.values()
+    ):
+        errors.add(
+            draft.line,
+            "slots",
+            f"{where}: the slots {_slots_text(draft.slots)} do not fit this study's "
+            f"{_slots_text(current)}",
+        )
+    elif key in ctx.read:
+        errors.add(
+            draft.line,
+            "slots",
+            f"{where}: the slots {_slots_text(draft.slots)} differ from "
+            f"{_slots_text(current)}, which the existing reading was made with",
+        )
+    else:
+        draft.new_slots = draft.slots
+
+
+def _slots_text(slots: Mapping[str, str]) -> str:
+    return ";".join(f"{slot}={arm}" for slot, arm in slots.items())
+
+
+def _roi_errors(
+    draft: _Draft, ctx: _Context, placements: Sequence[SlotPlacement]
+) -> dict[str, str]:
+    """An ROI names a blinded series of this reader's case (as the reading API requires)."""
+    allowed = {p.blinded_series_uid for p in placements} | {
+        p.blinded_overlay_series_uid for p in placements if p.blinded_overlay_series_uid
+    }
+    return {
+        spec.key: "the ROI's series is not one of this case's viewports in this study"
+        for spec in ctx.specs
+        if spec.type == questions.ROI
+        and isinstance(draft.answers.get(spec.key), dict)
+        and draft.answers[spec.key].get("series") not in allowed
+    }

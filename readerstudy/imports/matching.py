@@ -1,0 +1,156 @@
+"""Matching a row to the study: the reader's assignment, the session and the case it is
+about, and the question its value answers (typed and validated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from readerstudy import questions, services
+from readerstudy.imports.cells import _cell, cell_value
+from readerstudy.imports.results import _Errors
+from readerstudy.models import (
+    MemberRole,
+    Question,
+    ReaderAssignment,
+    ReaderStudy,
+    Reading,
+    SlotPlacement,
+    StudyCase,
+    StudyMembership,
+)
+
+
+class _Context:
+    """The study's readers, sessions, cases and questions, loaded once."""
+
+    def __init__(self, study: ReaderStudy) -> None:
+        self.study = study
+        self.questions = {q.key: q for q in Question.objects.filter(study=study)}
+        self.specs = services.study_specs(study)
+        self.spec_by_key = {spec.key: spec for spec in self.specs}
+        readers = StudyMembership.objects.filter(
+            study=study, role=MemberRole.READER
+        ).select_related("user")
+        self.readers = {m.user.get_username(): m.user for m in readers}
+        self.sessions = {s.order: s for s in study.sessions.all()}
+        self.session_by_name = {s.name: s for s in self.sessions.values()}
+        self.assignments = {
+            (a.reader_id, a.session_id): a
+            for a in ReaderAssignment.objects.filter(session__study=study).select_related(
+                "reader", "session", "protocol_session"
+            )
+        }
+        cases = list(study.study_cases.select_related("case"))
+        self.case_by_label = {sc.case.label: sc for sc in cases}
+        self.case_by_id = {str(sc.pk): sc for sc in cases}
+        self.placements: dict[tuple[Any, Any], list[SlotPlacement]] = {}
+        for placement in (
+            SlotPlacement.objects.filter(assignment__session__study=study)
+            .select_related("series")
+            .order_by("slot_index")
+        ):
+            key = (placement.assignment_id, placement.study_case_id)
+            self.placements.setdefault(key, []).append(placement)
+        self.current: dict[tuple[Any, Any], Reading] = {}
+        self.read: set[tuple[Any, Any]] = set()
+        for reading in Reading.objects.filter(assignment__session__study=study):
+            key = (reading.assignment_id, reading.study_case_id)
+            self.read.add(key)
+            if reading.is_current:
+                self.current[key] = reading
+
+
+def _locate(
+    row: list[str], line: int, columns: Mapping[str, int], ctx: _Context, errors: _Errors
+) -> tuple[ReaderAssignment, StudyCase] | None:
+    """The reader's assignment and the case a row is about, or ``None`` (errors added)."""
+    username = _cell(row, columns, "reader")
+    reader = ctx.readers.get(username)
+    if reader is None:
+        errors.add(line, "reader", f"{username!r} is not a reader of this study")
+        return None
+    order_text, name = _cell(row, columns, "session"), _cell(row, columns, "session_name")
+    session = None
+    if order_text:
+        if not order_text.isdigit() or int(order_text) not in ctx.sessions:
+            errors.add(line, "session", f"this study has no session {order_text!r}")
+            return None
+        session = ctx.sessions[int(order_text)]
+        if name and name != session.name:
+            errors.add(
+                line, "session_name", f"session {order_text} is called {session.name!r} here"
+            )
+            return None
+    elif name:
+        session = ctx.session_by_name.get(name)
+        if session is None:
+            errors.add(line, "session_name", f"this study has no session {name!r}")
+            return None
+    else:
+        errors.add(line, "session", "the session is empty")
+        return None
+    assignment = ctx.assignments.get((reader.pk, session.pk))
+    if assignment is None:
+        errors.add(line, "reader", f"{username!r} has no assignment in {session.name}")
+        return None
+    label, case_id = _cell(row, columns, "case"), _cell(row, columns, "study_case_id")
+    position = _cell(row, columns, "position")
+    study_case = None
+    if label:
+        study_case = ctx.case_by_label.get(label)
+        if study_case is None:
+            errors.add(line, "case", f"this study has no case {label!r}")
+            return None
+        # The id of another study's case (an export of another study) is ignored; one of this
+        # study that names a different case is a contradiction.
+        other = ctx.case_by_id.get(case_id)
+        if other is not None and other.pk != study_case.pk:
+            errors.add(line, "study_case_id", f"this id is not the case {label!r}")
+            return None
+    elif case_id:
+        study_case = ctx.case_by_id.get(case_id)
+        if study_case is None:
+            errors.add(line, "study_case_id", f"this study has no case {case_id!r}")
+            return None
+    elif position:
+        if not position.isdigit() or not 1 <= int(position) <= len(assignment.case_order):
+            errors.add(
+                line,
+                "position",
+                f"{username} reads {len(assignment.case_order)} cases in {session.name}; "
+                f"no position {position!r}",
+            )
+            return None
+        study_case = ctx.case_by_id.get(assignment.case_order[int(position) - 1])
+    if study_case is None or str(study_case.pk) not in assignment.case_order:
+        errors.add(line, "case", "the case is empty or not in this reader's cases")
+        return None
+    return assignment, study_case
+
+
+def _row_value(
+    row: list[str], line: int, columns: Mapping[str, int], ctx: _Context, errors: _Errors
+) -> tuple[questions.QuestionSpec, Any] | None:
+    key = _cell(row, columns, "question")
+    spec = ctx.spec_by_key.get(key)
+    if spec is None:
+        errors.add(line, "question", f"this study has no question {key!r}")
+        return None
+    given_type = _cell(row, columns, "question_type")
+    if given_type and given_type != spec.type:
+        errors.add(line, "question_type", f"{key} is a {spec.type} question here, not {given_type}")
+        return None
+    if spec.type == questions.COMPUTED:
+        return spec, None
+    try:
+        value = cell_value(spec, _cell(row, columns, "value"))
+        questions.validate_answer(spec, value)
+    except questions.AnswerError as exc:
+        errors.add(line, "value", f"{key} ({spec.type}): {exc.errors[key]}")
+        return None
+    except ValueError as exc:
+        errors.add(line, "value", f"{key} ({spec.type}): {exc}")
+        return None
+    return spec, value

@@ -1,0 +1,203 @@
+"""Reading the file: decoding, the delimiter and header, and each row into the draft of its
+reading (rows of superseded or unfinished readings skipped, at most ``MAX_ROWS``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from readerstudy import questions
+from readerstudy.exports import COLUMNS
+from readerstudy.imports.cells import _cell, _parse_moment, _parse_slots
+from readerstudy.imports.matching import _Context, _locate, _row_value
+from readerstudy.imports.results import ImportResult, _Draft, _Errors
+from readerstudy.models import ReadingStatus
+
+MAX_ROWS = 100_000
+
+
+def _decode(data: bytes, errors: _Errors) -> str | None:
+    try:
+        return data.decode("utf-8-sig")  # with or without the BOM Excel writes
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        errors.add(
+            line,
+            "",
+            f"the file is not UTF-8 (byte {exc.start + 1}); save it as 'CSV UTF-8' and retry",
+        )
+        return None
+
+
+def _delimiter(header_line: str) -> str:
+    """',' or ';' (European Excel): whichever separates the header's names."""
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+_REQUIRED_ANY = (
+    ("reader",),
+    ("question",),
+    ("value",),
+    ("session", "session_name"),
+    ("case", "study_case_id", "position"),
+)
+
+
+def _header(row: list[str], result: ImportResult, errors: _Errors) -> dict[str, int] | None:
+    names = [name.strip().lower() for name in row]
+    columns: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if not name:
+            continue
+        if name in columns:
+            errors.add(1, name, "this column appears twice in the header")
+            return None
+        columns[name] = index
+    missing = [" or ".join(group) for group in _REQUIRED_ANY if not set(group) & set(columns)]
+    if missing:
+        errors.add(
+            1,
+            "",
+            "the header (first line) lacks the column(s) "
+            + ", ".join(missing)
+            + f"; the export's header is: {','.join(COLUMNS)}",
+        )
+        return None
+    result.ignored_columns = sorted(set(columns) - set(COLUMNS))
+    return columns
+
+
+def _row_timing(
+    row: list[str], line: int, columns: Mapping[str, int], errors: _Errors
+) -> tuple[dt.datetime | None, dt.datetime | None, float, dict[str, str] | None] | None:
+    values: list[Any] = []
+    for name in ("opened_at", "submitted_at"):
+        text = _cell(row, columns, name)
+        try:
+            values.append(_parse_moment(text) if text else None)
+        except ValueError as exc:
+            errors.add(line, name, str(exc))
+            return None
+    text = _cell(row, columns, "active_seconds")
+    try:
+        seconds = float(text.replace(",", ".")) if text else 0.0
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError
+    except ValueError:
+        errors.add(line, "active_seconds", "expected a number of seconds, 0 or more")
+        return None
+    text = _cell(row, columns, "slots")
+    try:
+        slots = _parse_slots(text) if text else None
+    except ValueError as exc:
+        errors.add(line, "slots", str(exc))
+        return None
+    return values[0], values[1], seconds, slots
+
+
+def _skip(
+    row: list[str], line: int, columns: Mapping[str, int], result: ImportResult, errors: _Errors
+) -> bool | None:
+    """Whether the row is history to skip (superseded or unfinished); ``None``: an error."""
+    current = _cell(row, columns, "is_current").lower()
+    if current not in ("", "true", "false"):
+        errors.add(line, "is_current", "expected true or false")
+        return None
+    status = _cell(row, columns, "reading_status").lower()
+    if status not in ("", ReadingStatus.SUBMITTED, ReadingStatus.IN_PROGRESS):
+        errors.add(line, "reading_status", "expected submitted or in_progress")
+        return None
+    if current == "false":
+        result.skipped_superseded_rows += 1
+        return True
+    if status == ReadingStatus.IN_PROGRESS:
+        result.skipped_in_progress_rows += 1
+        return True
+    return False
+
+
+def _read_rows(
+    text: str, ctx: _Context, result: ImportResult, errors: _Errors
+) -> dict[tuple[Any, Any], _Draft]:
+    drafts: dict[tuple[Any, Any], _Draft] = {}
+    first_line = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        errors.add(1, "", f"the header cannot be read as CSV: {exc}")
+        return drafts
+    if header is None or not any(cell.strip() for cell in header):
+        errors.add(1, "", f"the file is empty; the first line must be the header: {COLUMNS}")
+        return drafts
+    columns = _header(header, result, errors)
+    if columns is None:
+        return drafts
+    width = len(header)
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            errors.add(line, "", f"not readable as CSV: {exc}")
+            return drafts
+        if row is None:
+            break
+        line = reader.line_num  # a quoted cell may span lines: the row ends here
+        if not any(cell.strip() for cell in row):
+            continue
+        result.rows += 1
+        if result.rows > MAX_ROWS:
+            errors.add(line, "", f"more than {MAX_ROWS} rows; split the file")
+            return drafts
+        if len(row) != width:
+            errors.add(line, "", f"{len(row)} cells where the header has {width}")
+            continue
+        skip = _skip(row, line, columns, result, errors)
+        if skip is None or skip:
+            continue
+        located = _locate(row, line, columns, ctx, errors)
+        typed = _row_value(row, line, columns, ctx, errors)
+        if located is None:
+            continue
+        assignment, study_case = located
+        draft = drafts.get((assignment.pk, study_case.pk))
+        timing = _row_timing(row, line, columns, errors)
+        if draft is None:
+            draft = drafts[(assignment.pk, study_case.pk)] = _Draft(assignment, study_case, line)
+        if typed is None or timing is None:
+            draft.broken = True
+            continue
+        spec, value = typed
+        if not draft.timed:
+            draft.opened_at, draft.submitted_at, draft.active_seconds, draft.slots = timing
+            draft.timed = True
+        elif timing != (draft.opened_at, draft.submitted_at, draft.active_seconds, draft.slots):
+            errors.add(
+                line,
+                "",
+                f"opened_at, submitted_at, active_seconds or slots differ from line "
+                f"{draft.line}, which is the same reader, session and case",
+            )
+            draft.broken = True
+            continue
+        if spec.key in draft.lines:
+            errors.add(
+                line,
+                "question",
+                f"duplicate: line {draft.lines[spec.key]} already answers {spec.key} for this "
+                "reader, session and case",
+            )
+            draft.broken = True
+            continue
+        draft.lines[spec.key] = line
+        if spec.type == questions.COMPUTED:
+            result.computed_values_ignored += 1
+        elif value is not None:
+            draft.answers[spec.key] = value
+    return drafts

@@ -1,0 +1,73 @@
+"""What every reader-study service shares: the errors the API turns into 4xx answers, the
+question specs validation works on, the freeze rule and the export refresh after a change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
+from readerstudy import questions, selectors
+from readerstudy.models import Question, ReaderStudy
+
+
+class ReaderStudyError(Exception):
+    """A request the study's rules refuse; ``status`` is the HTTP status the API answers."""
+
+    status = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ConflictError(ReaderStudyError):
+    """The state does not allow it now: stale version, frozen study, locked session."""
+
+    status = 409
+
+
+class NotAllowedError(ReaderStudyError):
+    status = 403
+
+
+AnswerError = questions.AnswerError
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or timezone.now()
+
+
+def _exports_refresh(study_id: Any) -> None:
+    """Have the study's export files rebuilt after this change commits."""
+    # Imported here: the exports build on readerstudy.reports, which reads studies through
+    # this module.
+    from readerstudy.export_files import exports_schedule
+
+    exports_schedule(study_id=study_id)
+
+
+def question_spec(question: Question) -> questions.QuestionSpec:
+    return questions.QuestionSpec(
+        key=question.key,
+        type=question.type,
+        label=question.label,
+        options=question.options,
+        required=question.required,
+        formula=question.formula,
+    )
+
+
+def study_specs(study: ReaderStudy) -> list[questions.QuestionSpec]:
+    return [question_spec(item) for item in study.questions.order_by("order", "id")]
+
+
+def _ensure_not_frozen(study: ReaderStudy, what: str) -> None:
+    if selectors.study_has_readings(study):
+        raise ConflictError(
+            f"{what} are frozen: readers have started reading this study. "
+            "Create a new study to change them."
+        )

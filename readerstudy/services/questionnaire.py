@@ -1,0 +1,171 @@
+"""The questions of a study: create, change and delete, each checked against the question
+types of ``readerstudy.questions`` and against the study's other questions (a computed
+score's formula, an ROI's CNR background). Questions freeze with the first reading, except
+their label and help text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import audit_event_record
+from readerstudy import questions
+from readerstudy.models import Question, ReaderStudy
+from readerstudy.services.base import (
+    AnswerError,
+    ConflictError,
+    ReaderStudyError,
+    _ensure_not_frozen,
+    question_spec,
+    study_specs,
+)
+
+
+def _question_data(question: Question) -> dict[str, Any]:
+    return {
+        "key": question.key,
+        "order": question.order,
+        "type": question.type,
+        "label": question.label,
+        "help_text": question.help_text,
+        "options": question.options,
+        "required": question.required,
+        "formula": question.formula,
+    }
+
+
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,49}")
+_QUESTION_FIELDS = {"label", "help_text", "options", "required", "order", "formula", "type"}
+_ALWAYS_EDITABLE = {"label", "help_text"}
+
+
+def _check_question(question: Question) -> None:
+    spec = question_spec(question)
+    if question.type not in questions.TYPES:
+        raise ReaderStudyError(f"type must be one of {', '.join(questions.TYPES)}")
+    questions.validate_options(spec)
+    others = [s for s in study_specs(question.study) if s.key != question.key]
+    if question.type == questions.COMPUTED:
+        questions.check_formula(spec, others)
+    _check_cnr_backgrounds(spec, others)
+
+
+def _check_cnr_backgrounds(
+    spec: questions.QuestionSpec, others: list[questions.QuestionSpec]
+) -> None:
+    """An ROI's CNR is measured against other ROI questions of the study: refuse a background
+    key that is not one, and a change that takes away the ROI another question's CNR needs."""
+    rois = {s.key for s in others if s.type == questions.ROI}
+    unknown = [key for key in questions.cnr_backgrounds(spec) if key not in rois]
+    if unknown:
+        raise AnswerError(
+            {
+                spec.key: f"options: cnr_background names {', '.join(unknown)}, which "
+                + ("is" if len(unknown) == 1 else "are")
+                + " not another ROI question of this study"
+            }
+        )
+    if spec.type != questions.ROI:
+        targets = _cnr_targets(spec.key, others)
+        if targets:
+            raise AnswerError(
+                {spec.key: f"{', '.join(targets)} measures its CNR against this ROI question"}
+            )
+
+
+def _cnr_targets(key: str, specs: list[questions.QuestionSpec]) -> list[str]:
+    """The ROI questions that name ``key`` as their CNR background."""
+    return [s.key for s in specs if key in questions.cnr_backgrounds(s)]
+
+
+@transaction.atomic
+def question_create(
+    *,
+    actor: User | None,
+    study: ReaderStudy,
+    key: str,
+    type: str,
+    label: str,
+    options: Mapping[str, Any] | None = None,
+    required: bool = True,
+    help_text: str = "",
+    formula: str = "",
+    order: int | None = None,
+) -> Question:
+    _ensure_not_frozen(study, "Questions")
+    if not _KEY.fullmatch(key):
+        raise ReaderStudyError("key must start with a letter and hold a-z, 0-9 and _ (50 at most)")
+    if Question.objects.filter(study=study, key=key).exists():
+        raise ConflictError(f"the study already has a question {key!r}")
+    if not label.strip():
+        raise ReaderStudyError("label must not be empty")
+    if order is None:
+        order = study.questions.count() + 1
+    question = Question(
+        study=study,
+        key=key,
+        type=type,
+        label=label,
+        options=dict(options or {}),
+        required=required,
+        help_text=help_text,
+        formula=formula,
+        order=order,
+    )
+    _check_question(question)
+    question.save()
+    audit_event_record(
+        actor=actor, verb="question.create", obj=question, after=_question_data(question)
+    )
+    return question
+
+
+@transaction.atomic
+def question_update(
+    *, actor: User | None, question: Question, changes: Mapping[str, Any]
+) -> Question:
+    """Change a question; once readers have started only its label and help text may change."""
+    unknown = sorted(set(changes) - _QUESTION_FIELDS)
+    if unknown:
+        raise ReaderStudyError(f"cannot change {', '.join(unknown)}")
+    if set(changes) - _ALWAYS_EDITABLE:
+        _ensure_not_frozen(question.study, "Questions")
+    before = _question_data(question)
+    for name, value in changes.items():
+        setattr(question, name, value)
+    if not str(question.label).strip():
+        raise ReaderStudyError("label must not be empty")
+    _check_question(question)
+    question.save()
+    audit_event_record(
+        actor=actor,
+        verb="question.update",
+        obj=question,
+        before=before,
+        after=_question_data(question),
+    )
+    return question
+
+
+@transaction.atomic
+def question_delete(*, actor: User | None, question: Question) -> None:
+    _ensure_not_frozen(question.study, "Questions")
+    readers = [
+        s.key
+        for s in study_specs(question.study)
+        if s.type == questions.COMPUTED and question.key in questions.formula_keys(s.formula)
+    ]
+    if readers:
+        raise ConflictError(f"{', '.join(readers)} computes from {question.key!r}")
+    targets = _cnr_targets(question.key, study_specs(question.study))
+    if targets:
+        raise ConflictError(f"{', '.join(targets)} measures its CNR against {question.key!r}")
+    audit_event_record(
+        actor=actor, verb="question.delete", obj=question, before=_question_data(question)
+    )
+    question.delete()

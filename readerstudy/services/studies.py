@@ -1,0 +1,288 @@
+"""Studies and their sessions: creation from a protocol template, settings, the
+draft -> active -> closed life cycle, and each session's washout and hanging protocol.
+
+The reading design (case order, crossover) is fixed once readers are assigned; hanging
+protocols freeze with the first reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from jsonschema import Draft202012Validator
+
+from accounts.models import User
+from accounts.services import audit_event_record
+from readerstudy import protocols, questions
+from readerstudy.models import (
+    CaseOrderDesign,
+    MemberRole,
+    Question,
+    ReaderAssignment,
+    ReaderStudy,
+    ReferenceStandard,
+    Session,
+    SessionStatus,
+    StudyMembership,
+    StudyStatus,
+)
+from readerstudy.services.assignments import _assignment_create, _placements_create
+from readerstudy.services.base import ConflictError, ReaderStudyError, _ensure_not_frozen
+
+
+def _session_data(session: Session) -> dict[str, Any]:
+    return {
+        "order": session.order,
+        "name": session.name,
+        "washout_days": session.washout_days,
+        "hanging_protocol": session.hanging_protocol,
+        "status": session.status,
+    }
+
+
+STUDY_FIELDS = (
+    "title", "description", "reader_title", "reader_instructions", "status",
+    "case_order_design", "crossover", "allow_amendments", "reference_form",
+)  # fmt: skip
+
+
+def _study_data(study: ReaderStudy) -> dict[str, Any]:
+    return {name: getattr(study, name) for name in STUDY_FIELDS}
+
+
+def _validate_hanging_protocol(protocol: Mapping[str, Any]) -> None:
+    error = next(
+        iter(Draft202012Validator(protocols.hanging_protocol_schema()).iter_errors(protocol)),
+        None,
+    )
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path)
+        raise ReaderStudyError(f"hanging protocol {where}: {error.message}")
+    labels = [slot["label"] for slot in protocol["slots"]]
+    if len(set(labels)) != len(labels):
+        raise ReaderStudyError("hanging protocol slot labels must be unique")
+
+
+@transaction.atomic
+def study_create_from_template(
+    *,
+    actor: User | None,
+    protocol: str,
+    title: str = "",
+    description: str | None = None,
+    washout_days: int | None = None,
+) -> ReaderStudy:
+    """A study with the template's sessions, questions and reference rules, in draft.
+
+    The actor becomes a coordinator of the study. ``washout_days`` overrides the template's
+    washout of every session after the first.
+    """
+    template = protocols.TEMPLATES.get(protocol)
+    if template is None:
+        raise ReaderStudyError(
+            f"unknown protocol {protocol!r}; choose one of {', '.join(protocols.TEMPLATES)}"
+        )
+    if washout_days is not None and not 0 <= washout_days <= 3650:
+        raise ReaderStudyError("washout_days must be between 0 and 3650")
+    study = ReaderStudy.objects.create(
+        title=(title or template.title)[:200],
+        description=template.description if description is None else description,
+        reader_title=template.reader_title,
+        protocol=template.key,
+        reference_form=template.reference_form,
+        created_by=actor,
+    )
+    if actor is not None:
+        StudyMembership.objects.create(study=study, user=actor, role=MemberRole.COORDINATOR)
+    sessions = {}
+    for order, spec in enumerate(template.sessions, start=1):
+        washout = spec.washout_days
+        if washout_days is not None and order > 1:
+            washout = washout_days
+        _validate_hanging_protocol(spec.hanging_protocol)
+        sessions[order] = Session.objects.create(
+            study=study,
+            order=order,
+            name=spec.name,
+            washout_days=washout,
+            hanging_protocol=spec.hanging_protocol,
+        )
+    for order, item in enumerate(template.questions, start=1):
+        questions.validate_options(item)
+        Question.objects.create(
+            study=study,
+            key=item.key,
+            order=order,
+            type=item.type,
+            label=item.label,
+            help_text=template.help_texts.get(item.key, ""),
+            options=dict(item.options),
+            required=item.required,
+            formula=item.formula,
+        )
+    for rule in template.references:
+        ReferenceStandard.objects.create(
+            study=study,
+            session=sessions.get(rule.session) if rule.session else None,
+            source=rule.source,
+            reference_session=sessions.get(rule.reference_session)
+            if rule.reference_session
+            else None,
+            provenance=rule.provenance,
+            entered_by=actor,
+        )
+    audit_event_record(
+        actor=actor,
+        verb="study.create",
+        obj=study,
+        after={
+            **_study_data(study),
+            "protocol": study.protocol,
+            "sessions": [_session_data(s) for s in sessions.values()],
+            "questions": [item.key for item in template.questions],
+        },
+    )
+    return study
+
+
+_EDITABLE_STUDY_FIELDS = {
+    "title": str,
+    "description": str,
+    "reader_title": str,
+    "reader_instructions": str,
+    "allow_amendments": bool,
+    "case_order_design": str,
+    "crossover": bool,
+}
+
+
+@transaction.atomic
+def study_update(
+    *, actor: User | None, study: ReaderStudy, changes: Mapping[str, Any]
+) -> ReaderStudy:
+    """Change the study's texts and settings; the design is fixed once readers are assigned."""
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    unknown = sorted(set(changes) - set(_EDITABLE_STUDY_FIELDS))
+    if unknown:
+        raise ReaderStudyError(f"cannot change {', '.join(unknown)}")
+    for name, value in changes.items():
+        if not isinstance(value, _EDITABLE_STUDY_FIELDS[name]):
+            raise ReaderStudyError(f"{name} must be a {_EDITABLE_STUDY_FIELDS[name].__name__}")
+    if "case_order_design" in changes and changes["case_order_design"] not in CaseOrderDesign:
+        raise ReaderStudyError(
+            f"case_order_design must be one of {', '.join(CaseOrderDesign.values)}"
+        )
+    if {"case_order_design", "crossover"} & set(changes) and ReaderAssignment.objects.filter(
+        session__study=study
+    ).exists():
+        raise ConflictError("the reading design is fixed once readers are assigned")
+    if "title" in changes and not str(changes["title"]).strip():
+        raise ReaderStudyError("the title must not be empty")
+    before = _study_data(study)
+    for name, value in changes.items():
+        setattr(study, name, value)
+    study.save()
+    audit_event_record(
+        actor=actor, verb="study.update", obj=study, before=before, after=_study_data(study)
+    )
+    return study
+
+
+_TRANSITIONS = {
+    StudyStatus.DRAFT: {StudyStatus.ACTIVE},
+    StudyStatus.ACTIVE: {StudyStatus.CLOSED},
+    StudyStatus.CLOSED: {StudyStatus.ACTIVE},
+}
+
+
+@transaction.atomic
+def study_status_set(*, actor: User | None, study: ReaderStudy, status: str) -> ReaderStudy:
+    """Draft -> active (needs sessions, questions, cases) -> closed (-> active again)."""
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    if status not in StudyStatus.values:
+        raise ReaderStudyError(f"status must be one of {', '.join(StudyStatus.values)}")
+    current = StudyStatus(study.status)
+    if status not in _TRANSITIONS[current]:
+        raise ConflictError(f"a {current.label.lower()} study cannot become {status}")
+    if status == StudyStatus.ACTIVE:
+        missing = [
+            what
+            for what, present in (
+                ("sessions", study.sessions.exists()),
+                ("questions", study.questions.exists()),
+                ("cases", study.study_cases.exists()),
+            )
+            if not present
+        ]
+        if missing:
+            raise ConflictError(f"the study needs {' and '.join(missing)} before it can start")
+    before = {"status": study.status}
+    study.status = status
+    study.save(update_fields=["status", "updated_at"])
+    audit_event_record(
+        actor=actor, verb="study.status", obj=study, before=before, after={"status": status}
+    )
+    return study
+
+
+@transaction.atomic
+def session_create(
+    *,
+    actor: User | None,
+    study: ReaderStudy,
+    name: str,
+    hanging_protocol: Mapping[str, Any],
+    washout_days: int = 0,
+) -> Session:
+    _ensure_not_frozen(study, "Sessions")
+    _validate_hanging_protocol(hanging_protocol)
+    if not name.strip():
+        raise ReaderStudyError("name must not be empty")
+    order = (study.sessions.order_by("-order").values_list("order", flat=True).first() or 0) + 1
+    session = Session.objects.create(
+        study=study,
+        order=order,
+        name=name,
+        washout_days=washout_days,
+        hanging_protocol=dict(hanging_protocol),
+    )
+    for membership in StudyMembership.objects.filter(study=study, role=MemberRole.READER):
+        _assignment_create(
+            actor=actor, session=session, reader=membership.user, membership=membership
+        )
+    audit_event_record(
+        actor=actor, verb="session.create", obj=session, after=_session_data(session)
+    )
+    return session
+
+
+@transaction.atomic
+def session_update(*, actor: User | None, session: Session, changes: Mapping[str, Any]) -> Session:
+    """Rename, change the washout, open or close; the hanging protocol freezes with readings."""
+    allowed = {"name", "washout_days", "hanging_protocol", "status"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ReaderStudyError(f"cannot change {', '.join(unknown)}")
+    if "status" in changes and changes["status"] not in SessionStatus.values:
+        raise ReaderStudyError(f"status must be one of {', '.join(SessionStatus.values)}")
+    washout = changes.get("washout_days", session.washout_days)
+    if isinstance(washout, bool) or not isinstance(washout, int) or not 0 <= washout <= 3650:
+        raise ReaderStudyError("washout_days must be a whole number of days, 0 to 3650")
+    if "name" in changes and not str(changes["name"]).strip():
+        raise ReaderStudyError("name must not be empty")
+    if "hanging_protocol" in changes:
+        _ensure_not_frozen(session.study, "Hanging protocols")
+        _validate_hanging_protocol(changes["hanging_protocol"])
+    before = _session_data(session)
+    for name, value in changes.items():
+        setattr(session, name, value)
+    session.save()
+    if "hanging_protocol" in changes:
+        for assignment in ReaderAssignment.objects.filter(protocol_session=session):
+            _placements_create(assignment)
+    audit_event_record(
+        actor=actor, verb="session.update", obj=session, before=before, after=_session_data(session)
+    )
+    return session

@@ -1,0 +1,315 @@
+"""Ingest batches: the files of one request share look-ups and one insert, outcomes stay exact."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pydicom
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import ImplicitVRLittleEndian, RLELossless
+
+from accounts.models import User
+from cases import services
+from cases.dicom_io import (
+    frame_index,
+    parse_instance,
+    pixel_data_offset,
+    serialize_instance,
+    written_pixel_data_offset,
+)
+from cases.models import Instance, Patient, PseudonymMapEntry, Region, Series, Study
+from cases.services import IngestBatch, IngestOutcome, case_create, instance_ingest
+from inference.phantoms import generate_cervical_case, write_cervical_ct_dicom
+from tests.cases.test_stow import _body, _login, _post, _sop_uid
+
+SLICES = 20
+
+
+@pytest.fixture(scope="session")
+def series_files(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    """One CT series of 20 small slices (one patient, one study)."""
+    paths = write_cervical_ct_dicom(
+        generate_cervical_case(seed=7, shape=(SLICES, 32, 32)),
+        tmp_path_factory.mktemp("batch"),
+        patient_name="BATCH^PATIENT",
+        patient_id="BATCH-1",
+        uid_namespace="tests/ingest-batch",
+    )
+    return [path.read_bytes() for path in paths]
+
+
+def _statuses(outcomes: list[IngestOutcome]) -> list[str]:
+    return [outcome.status for outcome in outcomes]
+
+
+def _ingest(files: list[bytes], **kwargs: object) -> list[IngestOutcome]:
+    with IngestBatch(**kwargs) as batch:  # type: ignore[arg-type]
+        for data in files:
+            batch.add(data)
+    return batch.outcomes
+
+
+@pytest.mark.django_db
+def test_stow_of_one_series_stores_every_instance_with_one_study_and_one_series(
+    client: Client, coordinator: User, series_files: list[bytes]
+) -> None:
+    _login(client, coordinator)
+    with CaptureQueriesContext(connection) as queries:
+        response = _post(client, _body(series_files))
+
+    assert response.status_code == 200, response.content
+    referenced = response.json()["00081199"]["Value"]
+    assert [item["00081155"]["Value"][0] for item in referenced] == [
+        _sop_uid(data) for data in series_files
+    ]
+    assert Instance.objects.count() == SLICES
+    assert (Patient.objects.count(), Study.objects.count(), Series.objects.count()) == (1, 1, 1)
+    series = Series.objects.get()
+    assert set(Instance.objects.values_list("series", flat=True)) == {series.pk}
+    assert sorted(Instance.objects.values_list("instance_number", flat=True)) == list(
+        range(1, SLICES + 1)
+    )
+    # One duplicate check and one insert for the request, not several statements per instance
+    # (one file at a time took five or more each: more than 100 here).
+    ingest = [q["sql"] for q in queries.captured_queries if '"cases_' in q["sql"]]
+    assert len(ingest) < SLICES // 2, ingest
+    assert sum(sql.startswith('INSERT INTO "cases_instance"') for sql in ingest) == 1
+
+
+@pytest.mark.django_db
+def test_a_bad_file_in_the_middle_of_a_batch_fails_alone(
+    client: Client, coordinator: User, series_files: list[bytes]
+) -> None:
+    truncated = series_files[5][: len(series_files[5]) // 2]
+    parts = [*series_files[:5], truncated, b"not dicom", *series_files[6:10]]
+
+    response = _post(_login(client, coordinator), _body(parts))
+
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    failed = answer["00081198"]["Value"]
+    assert [item["00081155"].get("Value", [""])[0] for item in failed] == [
+        _sop_uid(series_files[5]),
+        "",
+    ]
+    assert all(item["00000902"]["Value"][0].startswith("rejected: ") for item in failed)
+    stored = [item["00081155"]["Value"][0] for item in answer["00081199"]["Value"]]
+    assert stored == [_sop_uid(data) for data in [*series_files[:5], *series_files[6:10]]]
+    assert Instance.objects.count() == 9
+    assert Series.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_same_instance_twice_in_one_batch_is_stored_once_and_reported_duplicate(
+    series_files: list[bytes],
+) -> None:
+    first, second = series_files[0], series_files[1]
+
+    outcomes = _ingest([first, second, first, first])
+
+    assert _statuses(outcomes) == ["stored", "stored", "duplicate", "duplicate"]
+    assert outcomes[2].sop_instance_uid == outcomes[0].sop_instance_uid
+    assert outcomes[2].series_instance_uid == outcomes[0].series_instance_uid
+    assert outcomes[2].original_sop_instance_uid == _sop_uid(first)
+    assert Instance.objects.count() == 2
+    # And against what an earlier request stored: duplicates, nothing changes.
+    again = _ingest([second, series_files[2]])
+    assert _statuses(again) == ["duplicate", "stored"]
+    assert Instance.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_batch_gives_each_file_the_outcome_of_one_file_at_a_time(
+    series_files: list[bytes], tmp_path: Path
+) -> None:
+    """Rejections and quarantines mixed with good files, in order, store nothing of theirs."""
+    burned = pydicom.dcmread(io.BytesIO(series_files[3]))
+    burned.BurnedInAnnotation = "YES"
+    no_patient = pydicom.dcmread(io.BytesIO(series_files[4]))
+    no_patient.PatientID = ""
+    files = [
+        series_files[0],
+        serialize_instance(burned),
+        serialize_instance(no_patient),
+        b"garbage",
+        series_files[1],
+    ]
+
+    outcomes = _ingest(files)
+
+    assert _statuses(outcomes) == ["stored", "quarantined", "rejected", "rejected", "stored"]
+    assert "PatientID is empty" in outcomes[2].reason
+    assert "not a readable DICOM" in outcomes[3].reason
+    assert Instance.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_case_rules_hold_per_study_within_a_batch(series_files: list[bytes]) -> None:
+    """A batch for case B: files of a study of case A are refused, B's own study is fine."""
+    assert _statuses(_ingest(series_files[:2])) == ["stored", "stored"]
+    case_a = case_create(actor=None, label="A", region=Region.CERVICAL, studies=Study.objects.all())
+    other_study = []
+    for data in series_files[10:13]:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.77"
+        ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.78"
+        other_study.append(serialize_instance(ds))
+    assert _statuses(_ingest(other_study[:1])) == ["stored"]
+    study_b = Study.objects.exclude(case=case_a).get()
+    case_b = case_create(actor=None, label="B", region=Region.CERVICAL, studies=[study_b])
+
+    outcomes = _ingest(
+        [series_files[2], other_study[1], series_files[3], other_study[2]], case=case_b
+    )
+
+    assert _statuses(outcomes) == ["rejected", "stored", "rejected", "stored"]
+    assert outcomes[0].reason == "the study belongs to another case"
+    assert Instance.objects.filter(series__study__case=case_a).count() == 2
+    assert Instance.objects.filter(series__study__case=case_b).count() == 3
+
+
+@pytest.mark.django_db
+def test_instances_stored_between_the_check_and_the_insert_are_duplicates(
+    series_files: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another request stores some of the batch's instances just before its insert: the
+    batch's transaction fails on them, and each file is then indexed alone, exactly."""
+    original = IngestBatch._index_together
+    raced: list[IngestOutcome] = []
+
+    def racing(self: IngestBatch, fresh: list) -> list[IngestOutcome]:  # type: ignore[type-arg]
+        if self is first_batch:  # the other request runs before this batch's insert
+            raced.extend(_ingest(series_files[2:4]))
+        return original(self, fresh)
+
+    monkeypatch.setattr(IngestBatch, "_index_together", racing)
+
+    with IngestBatch() as first_batch:
+        for data in series_files[:6]:
+            first_batch.add(data)
+    outcomes = first_batch.outcomes
+
+    assert _statuses(raced) == ["stored", "stored"]
+    assert _statuses(outcomes) == ["stored", "stored", "duplicate", "duplicate", "stored", "stored"]
+    assert Instance.objects.count() == 6
+    assert Series.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_row_the_database_refuses_fails_alone(series_files: list[bytes]) -> None:
+    huge = pydicom.dcmread(io.BytesIO(series_files[1]))
+    huge.InstanceNumber = "999999999999"  # a valid IS, beyond a PostgreSQL integer
+
+    outcomes = _ingest([series_files[0], serialize_instance(huge), series_files[2]])
+
+    if connection.vendor == "postgresql":
+        assert _statuses(outcomes) == ["stored", "rejected", "stored"]
+        assert outcomes[1].reason.startswith("malformed attribute value")
+        assert Instance.objects.count() == 2
+    else:  # SQLite integers hold it
+        assert _statuses(outcomes) == ["stored", "stored", "stored"]
+        assert Instance.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_batches_of_one_series_store_it_once(series_files: list[bytes]) -> None:
+    """Two requests with overlapping halves of one series, in two threads (two connections)."""
+    halves = {"a": series_files[:14], "b": series_files[6:]}
+    start = threading.Barrier(2)
+    results: dict[str, list[IngestOutcome]] = {}
+    errors: list[BaseException] = []
+
+    def upload(name: str) -> None:
+        try:
+            start.wait(timeout=30)
+            results[name] = _ingest(halves[name], flush_every=4)
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(name,)) for name in halves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors, errors
+    assert (Patient.objects.count(), PseudonymMapEntry.objects.count()) == (1, 1)
+    assert (Study.objects.count(), Series.objects.count()) == (1, 1)
+    assert Instance.objects.count() == SLICES
+    by_sop: dict[str, list[str]] = {}
+    for outcome in results["a"] + results["b"]:
+        by_sop.setdefault(outcome.sop_instance_uid, []).append(outcome.status)
+    assert len(by_sop) == SLICES
+    for statuses in by_sop.values():
+        assert statuses.count("stored") == 1  # the overlap: one stored, one duplicate
+        assert set(statuses) <= {"stored", "duplicate"}
+    assert sum(len(statuses) == 2 for statuses in by_sop.values()) == 8
+
+
+@pytest.mark.django_db
+def test_instance_ingest_is_a_batch_of_one(series_files: list[bytes]) -> None:
+    assert instance_ingest(data=series_files[0]).status == "stored"
+    assert instance_ingest(data=series_files[0]).status == "duplicate"
+    assert services.instance_ingest(data=b"x").status == "rejected"
+
+
+# --- the pixel data offset from the writer --------------------------------------------------
+
+
+def _variants(data: bytes) -> dict[str, bytes]:
+    explicit = pydicom.dcmread(io.BytesIO(data))
+    implicit = pydicom.dcmread(io.BytesIO(data))
+    implicit.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    rle = pydicom.dcmread(io.BytesIO(data))
+    rle.compress(RLELossless)
+    two_frames = pydicom.dcmread(io.BytesIO(data))
+    two_frames.compress(RLELossless)
+    (frame,) = generate_frames(two_frames.PixelData, number_of_frames=1)
+    two_frames.PixelData = encapsulate([frame, frame[::-1]], has_bot=True)
+    two_frames.NumberOfFrames = 2
+    return {
+        name: serialize_instance(ds)
+        for name, ds in {
+            "explicit": explicit,
+            "implicit": implicit,
+            "rle": rle,
+            "rle, two frames": two_frames,
+        }.items()
+    }
+
+
+def test_the_pixel_data_offset_from_the_writer_is_the_parsed_one(
+    series_files: list[bytes],
+) -> None:
+    for name, payload in _variants(series_files[0]).items():
+        parsed = parse_instance(payload)
+        offset = written_pixel_data_offset(payload, parsed)
+        assert offset is not None, name
+        assert offset == pixel_data_offset(payload), name
+
+
+def test_an_element_after_the_pixel_data_falls_back_to_parsing(series_files: list[bytes]) -> None:
+    ds = pydicom.dcmread(io.BytesIO(series_files[0]))
+    ds.add_new(0xFFFCFFFC, "OB", b"\x00" * 16)  # Data Set Trailing Padding
+    payload = serialize_instance(ds)
+    parsed = parse_instance(payload)
+
+    assert written_pixel_data_offset(payload, parsed) is None
+    offsets, lengths = frame_index(payload, parsed)
+    start = pixel_data_offset(payload)
+    assert start is not None
+    assert offsets == [start] and payload[start : start + lengths[0]] == ds.PixelData
+
+
+def test_a_file_whose_pixel_data_is_not_its_tail_is_not_trusted(series_files: list[bytes]) -> None:
+    payload = series_files[0] + b"\x00\x00"  # bytes after the value: the header will not match
+    parsed = parse_instance(series_files[0])
+    assert written_pixel_data_offset(payload, parsed) is None
