@@ -19,6 +19,9 @@ from accounts.roles import Role
 from accounts.services import user_create
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The Chromium ``browser`` fixture of every browser test.
+pytest_plugins = ["tests.browser_support"]
+
 PASSWORD = "correct-horse-battery-staple"
 
 

@@ -6,16 +6,14 @@ API runs an event loop in this thread, and Django refuses ORM calls from such a 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from accounts.models import User
 from cases.models import Case, Region
@@ -26,16 +24,6 @@ from tests.browser.phantoms import (
     import_case,
     lumbar_files,
 )
-
-CHROMIUM = "/usr/bin/chromium"
-# Software WebGL 2 (SwiftShader through ANGLE): what a GPU-less CI machine has.
-CHROMIUM_ARGS = [
-    "--use-gl=angle",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--ignore-gpu-blocklist",
-    "--disable-dev-shm-usage",
-]
 
 
 @dataclass
@@ -91,20 +79,6 @@ def session_cookie(transactional_db: None, coordinator: User) -> str:
     client = Client()
     client.force_login(coordinator)
     return client.cookies["sessionid"].value
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (installs Debian's chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

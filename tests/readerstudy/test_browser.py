@@ -7,36 +7,16 @@ every question type of the template, sees the computed total, submits, and the n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
 from readerstudy.models import ReaderStudy, Reading
-from tests.conftest import PASSWORD
+from tests.browser_support import login
 
-CHROMIUM = "/usr/bin/chromium"
+# Software WebGL on a shared CI machine is slow; the limits are generous on purpose.
 WAIT_MS = 90_000
-# Software WebGL: the viewer (cornerstone3D) renders without a GPU.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-gl=angle",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls (its
-    # final assertions) are synchronous and safe. Tests name this fixture last, so the
-    # database fixtures are set up before Playwright starts.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _page(browser: Browser) -> Page:
@@ -44,14 +24,6 @@ def _page(browser: Browser) -> Page:
     # Software WebGL on a shared CI machine is slow; the limits are generous on purpose.
     page.set_default_timeout(WAIT_MS)
     return page
-
-
-def _login(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
 
 
 def _question(page: Page, key: str):  # type: ignore[no-untyped-def]
@@ -69,7 +41,7 @@ def test_reader_a_reads_a_slic_case_end_to_end(
     page = _page(browser)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    _login(page, live_server.url, reader_a.username)
+    login(page, live_server.url, reader_a.username)
     page.goto(f"{live_server.url}/reading/")
     page.get_by_role("link", name="Cervical spine trauma reading · Session 1").click()
     page.wait_for_url(re.compile(r".*/cases/1/$"))
@@ -133,7 +105,7 @@ def test_the_surgeon_answers_an_ncctm_case(
     browser: Browser,
 ) -> None:
     page = _page(browser)
-    _login(page, live_server.url, surgeon.username)
+    login(page, live_server.url, surgeon.username)
     page.goto(f"{live_server.url}/reading/")
     page.get_by_role("link", name=re.compile("Lumbar decompression planning images")).click()
     page.wait_for_url(re.compile(r".*/cases/1/$"))

@@ -11,23 +11,22 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
 from django.template.defaultfilters import floatformat
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from cases.demo import DemoReport, demo_users_ensure
 from readerstudy import demo, reports
 from readerstudy.analysis import StatRow
 from readerstudy.models import ReaderStudy
+from tests.browser_support import login
 from tests.readerstudy.conftest import CERVICAL_ROLES, _import
 
-CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 60_000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage"]  # no WebGL needed: tables and SVG
+
 PASSWORD = "demo-password-for-browser-tests"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DASH = "\u2013"  # between the ends of an interval on the page
@@ -43,25 +42,6 @@ def completed_study(
         _import(files, CERVICAL_ROLES, f"CSCI-{index:03d}")
     demo.demo_load(password=PASSWORD)
     return ReaderStudy.objects.get(title=demo.COMPLETED_TITLE)
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM reads are
-    # synchronous and safe. Tests name this fixture last, after the database fixtures.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _login(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
 
 
 def _cells(page: Page, selector: str) -> list[list[str]]:
@@ -108,7 +88,7 @@ def test_the_results_page_renders_its_tables_plots_filters_and_exports(
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    _login(page, live_server.url, "coordinator")
+    login(page, live_server.url, "coordinator", PASSWORD)
     url = f"{live_server.url}/reading/studies/{study.pk}/results/"
     page.goto(url)
 
