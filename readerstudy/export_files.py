@@ -32,7 +32,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class ExportKind:
     extension: str
     content_type: str
-    build: Callable[[reports.Results], bytes]
+    build: Callable[[reports.Sheets], bytes]
 
 
 KINDS = {
@@ -79,10 +79,11 @@ def _remove_older(folder: Path, keep_stamp: str) -> None:
 def _build(study: ReaderStudy, extensions: list[str]) -> str:
     """Build the given kinds for the study's current version; return that version."""
     results = reports.study_results(study=study)
+    sheets = reports.export_sheets(results)  # built once for every kind
     stamp = _stamp(results.version)
     folder = _folder(study.pk)
     for extension in extensions:
-        _write_atomically(folder / f"{stamp}.{extension}", KINDS[extension].build(results))
+        _write_atomically(folder / f"{stamp}.{extension}", KINDS[extension].build(sheets))
     _remove_older(folder, stamp)
     return results.version
 

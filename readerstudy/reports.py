@@ -33,6 +33,9 @@ from readerstudy.models import (
 )
 from readerstudy.services import study_specs
 
+#: An export's sheets by title, each its rows (the header row first).
+Sheets = dict[str, list[list[Any]]]
+
 STAT_COLUMNS = (
     "comparison",
     "question",
@@ -227,7 +230,8 @@ def _design_table(study: ReaderStudy) -> list[list[Any]]:
     return rows
 
 
-def _sheet_rows(results: Results) -> dict[str, list[list[Any]]]:
+def export_sheets(results: Results) -> Sheets:
+    """Every sheet of the exports, by title: the header row first, then the body."""
     about = [
         ["item", "value"],
         ["study", results.study.title],
@@ -287,7 +291,7 @@ def _records(rows: Sequence[Sequence[Any]]) -> Iterator[dict[str, Any]]:
         yield dict(zip(keys, [*row, *[None] * (len(keys) - len(row))], strict=True))
 
 
-def workbook_bytes(results: Results) -> bytes:
+def workbook_bytes(sheets: Sheets) -> bytes:
     """One XLSX workbook: about, statistics, per-reader tables, comparatives, readings, design.
 
     Written by rust_xlsxwriter (through rustpy-xlsxwriter): the long-format readings sheet of a
@@ -296,17 +300,17 @@ def workbook_bytes(results: Results) -> bytes:
     """
     buffer = io.BytesIO()
     workbook = FastExcel(buffer)
-    for title, rows in _sheet_rows(results).items():
+    for title, rows in sheets.items():
         workbook.sheet(title, _records(rows))
     workbook.save()
     return buffer.getvalue()
 
 
-def csv_zip_bytes(results: Results) -> bytes:
+def csv_zip_bytes(sheets: Sheets) -> bytes:
     """The workbook's sheets as CSV files in one ZIP."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for title, rows in _sheet_rows(results).items():
+        for title, rows in sheets.items():
             text = io.StringIO()
             csv.writer(text).writerows(rows)
             archive.writestr(f"{title.lower().replace(' ', '_')}.csv", text.getvalue())
