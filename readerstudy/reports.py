@@ -141,6 +141,17 @@ def study_version(*, study: ReaderStudy) -> str:
     return latest.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
+def involves(item: StatRow | analysis.Confusion, *, reader: str = "", session: str = "") -> bool:
+    """Whether a row or confusion matrix concerns the reader and the session ("" for any).
+
+    Comparisons name both sides ("reader-a vs reader-b", "Session 1 vs Session 2"), so a name
+    matches either side exactly: "reader-1" is not "reader-10".
+    """
+    return (not reader or reader in item.reader.split(" vs ")) and (
+        not session or session in item.sessions.split(" vs ")
+    )
+
+
 @dataclass(frozen=True)
 class Results:
     study: ReaderStudy
@@ -150,11 +161,8 @@ class Results:
     analysis: analysis.StudyAnalysis
 
     def filtered(self, *, reader: str = "", session: str = "") -> list[StatRow]:
-        return [
-            row
-            for row in self.analysis.rows
-            if (not reader or reader in row.reader) and (not session or session in row.sessions)
-        ]
+        """The rows that involve the reader and the session (either side of "x vs y")."""
+        return [row for row in self.analysis.rows if involves(row, reader=reader, session=session)]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -27,6 +27,10 @@ def _download(content: bytes, *, content_type: str, filename: str) -> HttpRespon
     return response
 
 
+#: Confusion matrices drawn on the page (a large study has one per reader, question and pair).
+MAX_CONFUSION_PLOTS = 24
+
+
 def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, Any]:
     reader = request.GET.get("reader", "")[:150]
     session = request.GET.get("session", "")[:100]
@@ -34,20 +38,24 @@ def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, A
     reference_rows = [row for row in rows if row.comparison == "reference"]
     accuracy = [row for row in reference_rows if row.statistic == "accuracy"]
     kappas = [row for row in rows if row.statistic.startswith("kappa") or "Fleiss" in row.statistic]
-    confusions = [
-        (c, reports.confusion_plot(c))
+    chosen = [
+        c
         for c in results.analysis.confusions
-        if (not reader or reader in c.reader) and (not session or session in c.sessions)
-    ][:24]
+        if reports.involves(c, reader=reader, session=session)
+    ]
+    # Each plot costs matplotlib about 0.1 s: draw the first few, count the rest.
+    confusions = [(c, reports.confusion_plot(c)) for c in chosen[:MAX_CONFUSION_PLOTS]]
+    shown = {id(row) for row in accuracy} | {id(row) for row in kappas}
     return {
         "results": results,
         "study": results.study,
         "rows": rows,
         "accuracy": accuracy,
         "kappas": kappas,
-        "other_rows": [r for r in rows if r not in accuracy and r not in kappas],
+        "other_rows": [row for row in rows if id(row) not in shown],
         "accuracy_plot": reports.accuracy_plot(accuracy),
         "confusions": confusions,
+        "confusions_not_drawn": len(chosen) - len(confusions),
         "readers": results.data.readers,
         "sessions": list(results.data.sessions.values()),
         "reader": reader,

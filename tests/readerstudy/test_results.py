@@ -16,8 +16,9 @@ from django.utils import timezone
 from scipy import stats as scipy_stats
 
 from accounts.models import User
-from readerstudy import services
+from readerstudy import reports, results, services
 from readerstudy import statistics as stats
+from readerstudy.analysis import StatRow
 from readerstudy.models import ReaderAssignment, ReaderStudy, SlotPlacement
 from tests.conftest import PASSWORD
 from tests.readerstudy.conftest import CERVICAL_ROLES, DISPLAY, PUBLISHED, _import
@@ -285,3 +286,36 @@ def test_roi_cnr_medians_and_wilcoxon_reach_the_api_page_and_exports(
     xlsx = client.get(f"/reading/studies/{study.pk}/results/export.xlsx")
     book = openpyxl.load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)), read_only=True)
     assert len(list(book["CNR images"].iter_rows())) == 1 + len(images)
+
+
+def test_filters_match_whole_names_on_either_side_of_a_comparison() -> None:
+    def row(reader: str, sessions: str) -> StatRow:
+        return StatRow("reference", "q", "Q", reader, sessions, "accuracy", 1.0)
+
+    assert reports.involves(row("reader-1", "Session 1 vs Session 2"), reader="reader-1")
+    assert not reports.involves(row("reader-10", "Session 1"), reader="reader-1")
+    assert reports.involves(row("reader-10 vs reader-1", "Session 1"), reader="reader-1")
+    assert reports.involves(row("reader-1", "Session 1 vs Session 2"), session="Session 2")
+    assert not reports.involves(row("reader-1", "Session 12"), session="Session 1")
+    assert reports.involves(row("reader-1", "Session 1"), reader="reader-1", session="Session 1")
+    assert not reports.involves(row("reader-1", "Session 1"), reader="reader-1", session="S2")
+    assert reports.involves(row("anyone", "any"))
+
+
+@pytest.mark.django_db
+def test_the_page_draws_a_bounded_number_of_confusion_matrices_and_says_how_many_more(
+    client: Client,
+    coordinator: User,
+    slic_results_study: ReaderStudy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _login(client, coordinator)
+    url = f"/reading/studies/{slic_results_study.pk}/results/"
+    everything = client.get(url).content.decode()
+    drawn = everything.count('<figure class="plot confusion">')
+    assert drawn >= 3 and 'id="confusions-not-drawn"' not in everything
+
+    monkeypatch.setattr(results, "MAX_CONFUSION_PLOTS", 2)
+    capped = client.get(url).content.decode()
+    assert capped.count('<figure class="plot confusion">') == 2
+    assert f"{drawn - 2} more confusion matri" in capped
