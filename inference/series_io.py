@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import (
     CTImageStorage,
     EnhancedCTImageStorage,
@@ -86,11 +87,28 @@ def read_series_datasets(series: Series) -> list[Dataset]:
     return datasets
 
 
+#: How many numbers each geometry attribute holds.
+_GEOMETRY_VALUES = {"ImageOrientationPatient": 6, "ImagePositionPatient": 3, "PixelSpacing": 2}
+
+
 def _float_list(ds: Dataset, keyword: str) -> list[float]:
     value = ds.get(keyword)
     if value is None:
         raise SeriesInputError(f"instance {ds.SOPInstanceUID} has no {keyword}")
-    return [float(v) for v in value]
+    # A malformed file (one value where DICOM asks for several, text) is bad input, not a bug.
+    values = list(value) if isinstance(value, list | tuple | MultiValue) else [value]
+    expected = _GEOMETRY_VALUES.get(keyword, len(values))
+    if len(values) != expected:
+        raise SeriesInputError(
+            f"instance {ds.SOPInstanceUID} has {len(values)} {keyword} values, not {expected}"
+        )
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise SeriesInputError(f"instance {ds.SOPInstanceUID} has a malformed {keyword}") from exc
+    if not all(np.isfinite(numbers)):
+        raise SeriesInputError(f"instance {ds.SOPInstanceUID} has a malformed {keyword}")
+    return numbers
 
 
 def _check_same(values: Sequence[Sequence[float]], what: str) -> None:

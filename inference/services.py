@@ -337,7 +337,7 @@ def _clean_parameters(
             raise InferenceError("strength must be a number")
         try:
             clean["strength"] = float(value)
-        except ValueError as exc:
+        except (OverflowError, ValueError) as exc:  # OverflowError: an int beyond a float
             raise InferenceError("strength must be a number") from exc
     if backend == ModelBackend.PSEUDOMRI_SD:
         from inference.pseudomri.sd_backend import check_generation

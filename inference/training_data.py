@@ -116,6 +116,12 @@ def _seg_label_map(
             f"the SEG has {len(seg.segment_numbers)} segments; the model knows "
             f"{len(structures)} ({', '.join(structures)})"
         )
+    if not set(seg.segment_numbers) <= set(range(1, len(structures) + 1)):
+        # Segment i is label i: a number beyond the structures would be a label the model lacks.
+        raise SeriesInputError(
+            f"the SEG's segments are numbered {', '.join(map(str, seg.segment_numbers))}; "
+            f"segment i is structure i, from 1 to {len(structures)} ({', '.join(structures)})"
+        )
     ct_for = str(ct.datasets[0].get("FrameOfReferenceUID", "") or "")
     seg_for = str(seg_dataset.get("FrameOfReferenceUID", "") or "")
     if ct_for and seg_for and ct_for != seg_for:

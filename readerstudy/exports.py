@@ -40,8 +40,18 @@ COLUMNS = (
     "slots",
 )
 
-# Spreadsheet programs run cells that start with these as formulas (CSV injection).
+# Spreadsheet programs run cells that start with these as formulas (CSV injection). Such text
+# is written with a leading "'"; so is text that starts with "'" itself, so that the import
+# (``readerstudy.imports.cells._unquote``) can undo the guard exactly.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_GUARDED_START = (*_FORMULA_START, "'")
+
+
+def guard_text(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula, with a leading "'"; other values as is."""
+    if isinstance(value, str) and value.startswith(_GUARDED_START):
+        return "'" + value
+    return value
 
 
 def _cell(value: Any) -> str:
@@ -54,7 +64,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(_GUARDED_START) else text
 
 
 def readings_rows(*, study: ReaderStudy) -> Iterator[list[str]]:

@@ -138,7 +138,8 @@ def study_version(*, study: ReaderStudy) -> str:
         study.references.aggregate(m=Max("updated_at"))["m"],
     ]
     latest = max(moment for moment in moments if moment is not None)
-    return latest.astimezone(dt.UTC).isoformat(timespec="seconds")
+    # To the microsecond: readings come in bursts, and a second holds many changes.
+    return latest.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def involves(item: StatRow | analysis.Confusion, *, reader: str = "", session: str = "") -> bool:
@@ -315,11 +316,17 @@ def workbook_bytes(sheets: Sheets) -> bytes:
 
 
 def csv_zip_bytes(sheets: Sheets) -> bytes:
-    """The workbook's sheets as CSV files in one ZIP."""
+    """The workbook's sheets as CSV files in one ZIP.
+
+    Text a spreadsheet would run as a formula is guarded as in the readings CSV (whose rows,
+    from ``exports.readings_rows``, are guarded already).
+    """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for title, rows in sheets.items():
             text = io.StringIO()
+            if title != "Readings":
+                rows = [[exports.guard_text(value) for value in row] for row in rows]
             csv.writer(text).writerows(rows)
             archive.writestr(f"{title.lower().replace(' ', '_')}.csv", text.getvalue())
     return buffer.getvalue()

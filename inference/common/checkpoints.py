@@ -41,6 +41,9 @@ def _tree_files(root: Path) -> list[Path]:
             raise CheckpointError(f"model folder {root} holds a symbolic link ({path.name})")
         if path.is_file():
             files.append(path)
+        elif not path.is_dir():
+            # A FIFO, socket or device has no content to checksum (and would block a reader).
+            raise CheckpointError(f"model folder {root} holds a special file ({path.name})")
     return files
 
 
@@ -52,7 +55,8 @@ def sha256_tree(path: str | os.PathLike[str]) -> str:
     changes it.
 
     Raises:
-        CheckpointError: If the folder does not exist, is empty or holds a symbolic link.
+        CheckpointError: If the folder does not exist, is empty or holds a symbolic link or
+            a special file (FIFO, socket, device).
     """
     root = Path(path)
     if not root.is_dir():

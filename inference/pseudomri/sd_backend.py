@@ -20,6 +20,8 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from inference.common.checkpoints import verify_tree
+
 #: Default soft-tissue window of the init image.
 DEFAULT_WINDOW = (-250.0, 350.0)
 #: Longest prompt accepted (CLIP reads 77 tokens; a registry entry stays readable).
@@ -59,7 +61,11 @@ class StableDiffusionSettings:
             raise ValueError("guidance_scale must lie between 1 and 30")
         if not 8 <= self.resolution <= 2048 or self.resolution % 8:
             raise ValueError("resolution must be a multiple of 8 between 8 and 2048")
-        if len(self.window) != 2 or self.window[1] <= self.window[0]:
+        if (
+            len(self.window) != 2
+            or not np.all(np.isfinite(self.window))
+            or self.window[1] <= self.window[0]
+        ):
             raise ValueError(f"the window needs lower < upper HU, got {self.window}")
         if not 1.0 <= self.intensity_scale <= 4095.0:
             raise ValueError("intensity_scale must lie between 1 and 4095")
@@ -96,7 +102,7 @@ def _number(value: Any, key: str) -> float:
         raise ValueError(f"{key} must be a number")
     try:
         return float(value)
-    except ValueError as exc:
+    except (OverflowError, ValueError) as exc:  # OverflowError: an int beyond a float
         raise ValueError(f"{key} must be a number") from exc
 
 
@@ -117,6 +123,9 @@ def check_generation(prompt: str, strength: float, steps: int) -> None:
     """
     if not prompt.strip() or len(prompt) > MAX_PROMPT_LENGTH:
         raise ValueError(f"the prompt must have 1 to {MAX_PROMPT_LENGTH} characters")
+    if "\x00" in prompt:
+        # Not text to a tokenizer, and PostgreSQL's jsonb cannot store it (a 500, not a 400).
+        raise ValueError("the prompt must not contain NUL characters")
     if not 0.0 < strength <= 1.0:
         raise ValueError("strength must lie in (0, 1]")
     if not 1 <= steps <= MAX_STEPS:
@@ -125,6 +134,17 @@ def check_generation(prompt: str, strength: float, steps: int) -> None:
         raise ValueError(
             f"{steps} steps at strength {strength} run no denoising step: raise one of them"
         )
+
+
+def _copy_weights_into_memory(pipeline: Any) -> None:
+    """Give every CPU tensor of the pipeline's networks its own memory (not a file mapping)."""
+    with torch.no_grad():
+        for component in pipeline.components.values():
+            if not isinstance(component, torch.nn.Module):
+                continue
+            for tensor in (*component.parameters(), *component.buffers()):
+                if tensor.device.type == "cpu":
+                    tensor.data = tensor.data.clone()
 
 
 class StableDiffusionImg2ImgBackend:
@@ -141,7 +161,8 @@ class StableDiffusionImg2ImgBackend:
         device: Device to run on.
 
         sha256: If given, the folder's digest (``inference.common.sha256_tree``), checked
-            before anything is loaded.
+            before anything is loaded, and again once the weights are copied from the
+            (memory-mapped) files into this process's memory.
 
     Raises:
         FileNotFoundError: If ``path`` has no ``model_index.json``.
@@ -163,8 +184,6 @@ class StableDiffusionImg2ImgBackend:
     ) -> None:
         source = Path(path)
         if sha256 is not None:
-            from inference.common import verify_tree
-
             verify_tree(source, sha256=sha256)
         if not (source / "model_index.json").is_file():
             raise FileNotFoundError(f"{source} holds no diffusers pipeline (model_index.json)")
@@ -176,6 +195,12 @@ class StableDiffusionImg2ImgBackend:
         self.pipeline: Any = StableDiffusionImg2ImgPipeline.from_pretrained(
             source, local_files_only=True, safety_checker=None, requires_safety_checker=False
         ).to(torch.device(device))
+        if sha256 is not None:
+            # safetensors weights are memory-mapped from the files: a file rewritten in place
+            # would change this (cached) pipeline unchecked. Copy them into this process's
+            # memory, then check the folder again: what runs is what passed the check.
+            _copy_weights_into_memory(self.pipeline)
+            verify_tree(source, sha256=sha256)
         self.pipeline.set_progress_bar_config(disable=True)
         self.prompt = prompt
         self.strength = strength

@@ -1,8 +1,9 @@
 """Business operations on cases and their images.
 
-Every door (browser upload, STOW-RS, ``manage.py import_dicom``) calls ``instance_ingest``:
-validate, quarantine what may carry burned-in identity, de-identify (PS3.15 Annex E), store
-content-addressed, index. Nothing already stored changes when a file is rejected.
+Every door (browser upload, STOW-RS, ``manage.py import_dicom``) ingests through an
+``IngestBatch`` (``instance_ingest`` is a batch of one): validate, quarantine what may carry
+burned-in identity, de-identify (PS3.15 Annex E), store content-addressed, index. Nothing
+already stored changes when a file is rejected.
 """
 
 from __future__ import annotations
@@ -156,6 +157,14 @@ class _Pending:
         )
 
 
+class _Refused(Exception):
+    """Raised inside an indexing transaction to roll it back and give the file ``outcome``."""
+
+    def __init__(self, outcome: IngestOutcome) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
+
+
 @dataclass
 class _Deferred:
     """A file refused after its SOP instance is known: a ``duplicate`` if that is stored."""
@@ -281,9 +290,10 @@ class IngestBatch:
         if not patient_id:
             return IngestOutcome("rejected", reason="PatientID is empty: cannot assign a pseudonym")
         sop_uid = deidentify.remap_uid(sent["original_sop_instance_uid"], secret=secret)
-        if sop_uid in self._first_of_sop:
+        first = self._copy_of(sop_uid)
+        if first is not None:
             # The same instance twice in one batch: whatever became of the first, once.
-            self._copies.append((index, self._first_of_sop[sop_uid]))
+            self._copies.append((index, first))
             return None
         self._first_of_sop[sop_uid] = index
         try:
@@ -302,6 +312,22 @@ class IngestBatch:
                 _Deferred(index, sop_uid, IngestOutcome("rejected", reason=reason))
             )
             return None
+
+    def _copy_of(self, sop_uid: str) -> int | None:
+        """The index of an earlier file of this SOP instance whose outcome a copy shares.
+
+        ``None`` when there is none, or when that file was refused (one file at a time, a
+        later copy is then ingested on its own, and may well be stored).
+        """
+        first = self._first_of_sop.get(sop_uid)
+        if first is None:
+            return None
+        settled = self._outcomes[first]
+        if settled is not None:  # flushed already
+            return first if settled.accepted else None
+        if any(item.index == first for item in self._deferred):  # refused unless stored
+            return None
+        return first  # waits for the next flush
 
     def _patient(self, patient_id: str, issuer: str) -> tuple[Patient, int]:
         key = (patient_id, issuer)
@@ -417,6 +443,7 @@ class IngestBatch:
         study, _ = Study.objects.get_or_create(
             study_instance_uid=defaults.pop("study_instance_uid"), defaults=defaults
         )
+        _same_patient(p, study)
         case = self.case
         if case is not None and study.case_id not in (None, case.pk):
             return IngestOutcome("rejected", *p.uids, "the study belongs to another case")
@@ -430,13 +457,15 @@ class IngestBatch:
         series, _ = Series.objects.get_or_create(
             series_instance_uid=defaults.pop("series_instance_uid"), defaults=defaults
         )
-        return series
+        return _in_study(p, series, study)
 
     def _index_together(self, fresh: list[_Pending]) -> list[IngestOutcome]:
         """One transaction: each study and series once, then every instance row in one insert.
 
         Studies, series and rows are taken in UID order, so two batches of the same series
-        lock the same rows in the same order. Raises on any database error (rolled back).
+        lock the same rows in the same order. Raises on any database error, and ``_Refused``
+        when a file names the study of another patient or the series of another study (rolled
+        back: the caller indexes each file alone, in the order added, as one at a time would).
         """
         outcomes: dict[int, IngestOutcome] = {}
         rows: list[_Pending] = []
@@ -451,9 +480,10 @@ class IngestBatch:
                 if isinstance(study, IngestOutcome):
                     outcomes[p.index] = IngestOutcome("rejected", *p.uids, study.reason)
                     continue
+                _same_patient(p, study)  # each file: those of one flush may disagree
                 if series_uid not in series:
                     series[series_uid] = self._series(p, study)
-                p.row.series = series[series_uid]
+                p.row.series = _in_study(p, series[series_uid], study)
                 rows.append(p)
             rows.sort(key=lambda p: p.row.sop_instance_uid)
             _instances_insert([p.row for p in rows])
@@ -470,6 +500,8 @@ class IngestBatch:
                     return study
                 p.row.series = self._series(p, study)
                 p.row.save(force_insert=True)
+        except _Refused as refused:
+            return refused.outcome
         except IntegrityError:
             # Another worker stored the same instance concurrently: the same outcome as a repeat.
             return IngestOutcome("duplicate", *p.uids)
@@ -477,6 +509,21 @@ class IngestBatch:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             return IngestOutcome("rejected", *p.uids, f"malformed attribute value: {first_line}")
         return IngestOutcome("stored", *p.uids)
+
+
+def _same_patient(p: _Pending, study: Study) -> None:
+    """Refuse a file whose patient is not its study's (sender UIDs that collide)."""
+    if study.patient_id != p.study_defaults["patient"].pk:
+        # Raised: one patient's image never joins another's study, nor through it their case.
+        raise _Refused(IngestOutcome("rejected", *p.uids, "the study belongs to another patient"))
+
+
+def _in_study(p: _Pending, series: Series, study: Study) -> Series:
+    """``series`` if it belongs to ``study``; otherwise the file is refused."""
+    if series.study_id != study.pk:
+        # Raised: the transaction also rolls back a study made for this file.
+        raise _Refused(IngestOutcome("rejected", *p.uids, "the series belongs to another study"))
+    return series
 
 
 def _instances_insert(rows: list[Instance]) -> None:

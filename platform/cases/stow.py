@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any
 
 from django.http import HttpResponse
@@ -35,7 +36,11 @@ COERCION_OF_DATA_ELEMENTS = 0xB000
 def _content_type(value: str) -> tuple[str, dict[str, str]]:
     message = Message()
     message["content-type"] = value
-    params = {key.lower(): val for key, val in message.get_params(failobj=[])[1:]}
+    # RFC 2231 parameters (``boundary*=UTF-8''...``) come back as tuples: decode them to text.
+    params = {
+        key.lower(): collapse_rfc2231_value(val) if isinstance(val, tuple) else val
+        for key, val in message.get_params(failobj=[])[1:]
+    }
     return message.get_content_type(), params
 
 

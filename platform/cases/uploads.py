@@ -203,8 +203,10 @@ def multipart_related_parts(body: IO[bytes], *, boundary: str) -> Iterator[Part]
     The whole structure is checked before the first part is yielded: a body that is not
     well-formed raises ``UploadRefused`` (400) and nothing of it is stored.
     """
-    if not boundary or len(boundary) > 70:
-        raise UploadRefused("the multipart boundary is missing or longer than 70 characters")
+    if not boundary or len(boundary) > 70 or not boundary.isascii():
+        raise UploadRefused(
+            "the multipart boundary is missing, longer than 70 characters or not ASCII"
+        )
     delimiter = b"--" + boundary.encode("latin-1")
     if body.seek(0, 2) == 0:
         raise UploadRefused("the request body is empty")

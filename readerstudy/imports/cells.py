@@ -24,12 +24,13 @@ _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+_CLOCK_SKEW = dt.timedelta(minutes=5)
 _LEVEL_RANGE = re.compile(r"([A-Za-z][0-9]{1,2})\s*[-\u2013/]\s*([A-Za-z][0-9]{1,2})")
 
 
 def _unquote(text: str) -> str:
-    """Undo the export's formula guard ("'=..." -> "=...")."""
-    if len(text) > 1 and text[0] == "'" and text[1] in _FORMULA_START:
+    """Undo the export's formula guard ("'=..." -> "=...", "''..." -> "'...")."""
+    if len(text) > 1 and text[0] == "'" and text[1] in (*_FORMULA_START, "'"):
         return text[1:]
     return text
 
@@ -72,6 +73,8 @@ def cell_value(spec: questions.QuestionSpec, text: str) -> Any:
     text = text.strip()
     if text == "":
         return None
+    if "\x00" in text:  # PostgreSQL stores no NUL character in text or JSON
+        raise ValueError("the cell contains a NUL character")
     kind = spec.type
     if kind == questions.YES_NO:
         if text.lower() in _TRUE:
@@ -126,19 +129,52 @@ def cell_value(spec: questions.QuestionSpec, text: str) -> Any:
     return text  # text (and computed, which the caller ignores)
 
 
+# Deeper than any ROI or level range: a limit well below Python's recursion limit.
+_MAX_JSON_DEPTH = 32
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"expected JSON ({name} is not a JSON number)")
+
+
 def _json(text: str) -> Any:
+    """Strict JSON (no NaN or Infinity, which jsonb refuses), at most ``_MAX_JSON_DEPTH`` deep,
+    without NUL characters."""
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"expected JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValueError("expected JSON (nested too deeply)") from None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list) and depth > _MAX_JSON_DEPTH:
+            raise ValueError("expected JSON (nested too deeply)")
+        if isinstance(item, dict):
+            stack += [(key, depth + 1) for key in item]
+            stack += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            stack += [(child, depth + 1) for child in item]
+        elif isinstance(item, str) and "\x00" in item:
+            raise ValueError("the JSON contains a NUL character")
+    return value
 
 
 def _parse_moment(text: str) -> dt.datetime:
     moment = parse_datetime(text.strip())
     if moment is None:
         raise ValueError("expected an ISO 8601 date and time, e.g. 2025-01-31T14:05:00+00:00")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        moment = moment.astimezone(dt.UTC)  # as stored; years 1 and 9999 may not fit
+    except OverflowError:
+        raise ValueError("the date is out of range for an ISO 8601 date and time") from None
+    # A reading recorded elsewhere is in the past (a few minutes of clock skew aside); one in
+    # the future would start the next session's washout from then.
+    if moment > timezone.now() + _CLOCK_SKEW:
+        raise ValueError("the moment is in the future")
     return moment
 
 

@@ -62,6 +62,11 @@ class _Context:
                 self.current[key] = reading
 
 
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() admits "²", which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def _locate(
     row: list[str], line: int, columns: Mapping[str, int], ctx: _Context, errors: _Errors
 ) -> tuple[ReaderAssignment, StudyCase] | None:
@@ -74,7 +79,7 @@ def _locate(
     order_text, name = _cell(row, columns, "session"), _cell(row, columns, "session_name")
     session = None
     if order_text:
-        if not order_text.isdigit() or int(order_text) not in ctx.sessions:
+        if not _ascii_digits(order_text) or int(order_text) not in ctx.sessions:
             errors.add(line, "session", f"this study has no session {order_text!r}")
             return None
         session = ctx.sessions[int(order_text)]
@@ -115,7 +120,7 @@ def _locate(
             errors.add(line, "study_case_id", f"this study has no case {case_id!r}")
             return None
     elif position:
-        if not position.isdigit() or not 1 <= int(position) <= len(assignment.case_order):
+        if not _ascii_digits(position) or not 1 <= int(position) <= len(assignment.case_order):
             errors.add(
                 line,
                 "position",

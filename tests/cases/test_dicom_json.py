@@ -129,3 +129,32 @@ def test_instance_json_keeps_pixel_data_as_a_bulk_uri(
     assert dicom_json.dumps(rest) == dicom_json.dumps(
         {key: value for key, value in _pydicoms(ds).items()}
     )
+
+
+def _pydicom_sample_files() -> list[Path]:
+    """The files pydicom ships for its own tests: many VRs, character sets (PN with
+    ideographic and phonetic groups), multi-valued and empty values, odd-length and
+    bulk-sized binary values, sequences nested several deep."""
+    root = Path(pydicom.__file__).parent / "data"
+    return sorted(
+        path
+        for folder in ("test_files", "charset_files")
+        for path in (root / folder).rglob("*")
+        if path.is_file() and not path.name.endswith((".py", ".pyc", ".json", ".txt"))
+    )
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_pydicoms_own_sample_files_convert_as_pydicom_does() -> None:
+    compared, different = 0, []
+    for path in _pydicom_sample_files():
+        try:
+            ds = pydicom.dcmread(path, force=True)
+            expected = dicom_json.dumps(_pydicoms(ds))
+        except Exception:  # noqa: S112 (not a data set pydicom itself can convert)
+            continue
+        compared += 1
+        if dicom_json.dumps(dicom_json.dataset_json(ds, _handler)) != expected:
+            different.append(path.name)
+    assert compared > 150  # the sample set is there (pydicom 3 ships about 200 such files)
+    assert different == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -25,6 +26,7 @@ from cases.dicom_io import (
 )
 from cases.models import Instance, Patient, PseudonymMapEntry, Region, Series, Study
 from cases.services import IngestBatch, IngestOutcome, case_create, instance_ingest
+from cases.storage import open_stored
 from inference.phantoms import generate_cervical_case, write_cervical_ct_dicom
 from tests.cases.test_stow import _body, _login, _post, _sop_uid
 
@@ -313,3 +315,199 @@ def test_a_file_whose_pixel_data_is_not_its_tail_is_not_trusted(series_files: li
     payload = series_files[0] + b"\x00\x00"  # bytes after the value: the header will not match
     parsed = parse_instance(series_files[0])
     assert written_pixel_data_offset(payload, parsed) is None
+
+
+# --- sender UIDs that collide: one patient's or study's images never land in another's ------
+
+
+def _rewritten(data: bytes, **values: str) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)
+    return serialize_instance(ds)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("flush_every", [50, 1])
+def test_a_file_of_another_patient_naming_a_stored_study_is_refused(
+    series_files: list[bytes], flush_every: int
+) -> None:
+    """A study UID reused by another patient's file (a modality bug, or on purpose) must not
+    put that patient's image into the stored study, nor pull the study into their case."""
+    assert _statuses(_ingest(series_files[:1])) == ["stored"]
+    study = Study.objects.get()
+    other_study = _rewritten(
+        series_files[5],
+        PatientID="OTHER-9",
+        StudyInstanceUID="1.2.826.0.1.3680043.8.498.81",
+        SeriesInstanceUID="1.2.826.0.1.3680043.8.498.82",
+    )
+    assert _statuses(_ingest([other_study])) == ["stored"]
+    other_case = case_create(
+        actor=None,
+        label="other",
+        region=Region.CERVICAL,
+        studies=Study.objects.exclude(pk=study.pk),
+    )
+    intruders = [
+        _rewritten(series_files[1], PatientID="OTHER-9"),  # study and series UIDs of BATCH-1
+        _rewritten(series_files[2], PatientID="OTHER-9"),
+    ]
+
+    alone = _ingest(intruders[:1], flush_every=flush_every)
+    in_case = _ingest([intruders[1], series_files[3]], case=other_case, flush_every=flush_every)
+
+    assert _statuses(alone) == ["rejected"]
+    assert alone[0].reason == "the study belongs to another patient"
+    assert _statuses(in_case) == ["rejected", "rejected"]
+    assert in_case[0].reason == "the study belongs to another patient"
+    assert in_case[1].reason == "the file's patient is not the case's"
+    study.refresh_from_db()
+    assert study.case_id is None
+    assert Instance.objects.filter(series__study=study).count() == 1
+    assert Instance.objects.count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("flush_every", [50, 1])
+def test_a_file_naming_a_stored_series_under_another_study_is_refused_and_leaves_nothing(
+    series_files: list[bytes], flush_every: int
+) -> None:
+    assert _statuses(_ingest(series_files[:1])) == ["stored"]
+    moved = _rewritten(series_files[1], StudyInstanceUID="1.2.826.0.1.3680043.8.498.91")
+
+    outcomes = _ingest([moved, series_files[2]], flush_every=flush_every)
+
+    assert _statuses(outcomes) == ["rejected", "stored"]
+    assert outcomes[0].reason == "the series belongs to another study"
+    assert Study.objects.count() == 1  # no empty study is left behind for the refused file
+    assert Series.objects.count() == 1
+    assert Instance.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_colliding_files_in_one_flush_get_the_outcomes_of_one_file_at_a_time(
+    series_files: list[bytes],
+) -> None:
+    """Nothing stored yet: within one flush, the first file added makes the study and series
+    and a later one of another patient (or naming the series under another study) is refused,
+    whatever the order of their UIDs."""
+    files = [
+        series_files[0],
+        _rewritten(series_files[1], PatientID="OTHER-9"),
+        _rewritten(series_files[2], StudyInstanceUID="1.2.826.0.1.3680043.8.498.93"),
+        series_files[3],
+    ]
+    expected = ["stored", "rejected", "rejected", "stored"]
+    reasons = ["the study belongs to another patient", "the series belongs to another study"]
+
+    outcomes = _ingest(files)
+    assert _statuses(outcomes) == expected
+    assert [outcome.reason for outcome in outcomes[1:3]] == reasons
+    assert (Patient.objects.count(), Study.objects.count(), Series.objects.count()) == (2, 1, 1)
+    study = Study.objects.get()
+    assert study.patient.identity.original_patient_id == "BATCH-1"
+    assert Instance.objects.count() == 2
+
+    # The intruders first: they now make the study, and BATCH-1's own files are the refused ones.
+    Instance.objects.all().delete()
+    Series.objects.all().delete()
+    Study.objects.all().delete()
+    reversed_outcomes = _ingest([files[1], files[0], files[3]])
+    assert _statuses(reversed_outcomes) == ["stored", "rejected", "rejected"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("flush_every", [50, 1])
+def test_a_copy_after_a_refused_first_file_of_its_instance_gets_its_own_outcome(
+    series_files: list[bytes], flush_every: int
+) -> None:
+    """One file at a time, a good file after a refused one of the same SOP instance is stored;
+    a batch must not hand it the first one's refusal."""
+    assert _statuses(_ingest(series_files[:1])) == ["stored"]
+    case = case_create(actor=None, label="C", region=Region.CERVICAL, studies=Study.objects.all())
+    wrong_patient = _rewritten(series_files[1], PatientID="OTHER-9")  # same SOP instance UID
+
+    outcomes = _ingest(
+        [wrong_patient, series_files[1], series_files[1], wrong_patient],
+        case=case,
+        flush_every=flush_every,
+    )
+
+    assert _statuses(outcomes) == ["rejected", "stored", "duplicate", "duplicate"]
+    assert outcomes[0].reason == "the file's patient is not the case's"
+    assert Instance.objects.filter(series__study__case=case).count() == 2
+
+
+def _odd_sized(data: bytes, syntax: str | None = None) -> pydicom.Dataset:
+    """A 3 x 3 8-bit image in three frames: 27 bytes of pixel data, an odd length."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    if syntax:
+        ds.file_meta.TransferSyntaxUID = syntax
+    ds.Rows = ds.Columns = 3
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.NumberOfFrames = 3
+    ds.PixelData = bytes(range(1, 28))
+    ds["PixelData"].VR = "OB"
+    return ds
+
+
+@pytest.mark.parametrize("syntax", [None, ImplicitVRLittleEndian])
+def test_odd_length_pixel_data_as_uploaded_gets_the_offset_of_the_padded_file(
+    series_files: list[bytes], syntax: str | None
+) -> None:
+    """The upload holds 27 bytes without the padding byte; the written file pads to 28."""
+    ds = _odd_sized(series_files[0], syntax)
+    parsed = replace(parse_instance(serialize_instance(ds)), dataset=ds)  # as uploaded: odd
+    assert len(parsed.dataset.PixelData) == 27
+    payload = serialize_instance(ds)
+
+    offset = written_pixel_data_offset(payload, parsed)
+    assert offset is not None
+    assert offset == pixel_data_offset(payload)
+    offsets, lengths = frame_index(payload, parsed)
+    assert lengths == [9, 9, 9]
+    assert [payload[o : o + n] for o, n in zip(offsets, lengths, strict=True)] == [
+        bytes(range(1, 10)),
+        bytes(range(10, 19)),
+        bytes(range(19, 28)),
+    ]
+
+
+def test_odd_length_encapsulated_pixel_data_falls_back_to_parsing(
+    series_files: list[bytes],
+) -> None:
+    """An undefined-length value of odd length is padded before its sequence delimiter by the
+    writer: the offset from the tail would be one byte off, so it is not trusted."""
+    ds = pydicom.dcmread(io.BytesIO(series_files[0]))
+    ds.compress(RLELossless)
+    parsed = parse_instance(serialize_instance(ds))
+    odd = ds.PixelData[:-1]  # the last fragment's padding byte missing, as a sloppy writer does
+    ds.PixelData = odd
+    ds["PixelData"].is_undefined_length = True
+    parsed = replace(parsed, dataset=ds)
+    payload = serialize_instance(ds)
+
+    assert written_pixel_data_offset(payload, parsed) is None
+    start = pixel_data_offset(payload)
+    assert start is not None and payload[start : start + len(odd)] == odd
+    offsets, spans = frame_index(payload, parsed)
+    assert offsets == [spans[0][0][0]] and offsets[0] > start
+
+
+@pytest.mark.django_db
+def test_frames_of_odd_length_native_pixel_data_are_served_from_the_stored_file(
+    series_files: list[bytes],
+) -> None:
+    outcome = instance_ingest(data=serialize_instance(_odd_sized(series_files[0])))
+
+    assert outcome.status == "stored", outcome.reason
+    instance = Instance.objects.get()
+    with open_stored(instance.storage_key) as stored:
+        payload = stored.read()
+    assert [
+        payload[o : o + n]
+        for o, n in zip(instance.frame_offsets, instance.frame_lengths, strict=True)
+    ] == [bytes(range(1, 10)), bytes(range(10, 19)), bytes(range(19, 28))]

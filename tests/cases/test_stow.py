@@ -219,3 +219,25 @@ def test_the_dicomweb_client_library_stores_through_stow_on_the_live_server(
     assert "FailedSOPSequence" not in answer
     (study,) = client.search_for_studies()
     assert study["00201208"]["Value"] == [4]
+
+
+@pytest.mark.django_db
+def test_rfc2231_encoded_content_type_parameters_are_read_not_a_server_error(
+    client: Client, coordinator: User, ct_bytes: list[bytes]
+) -> None:
+    """``type*=`` / ``boundary*=`` (RFC 2231) come back from the header parser as tuples."""
+    _login(client, coordinator)
+    encoded = f"multipart/related; type*=UTF-8''application%2Fdicom; boundary*=UTF-8''{BOUNDARY}"
+    response = _post(client, _body(ct_bytes[:1]), content_type=encoded)
+    assert response.status_code == 200, response.content
+    assert Instance.objects.count() == 1
+
+    # A boundary outside ASCII (RFC 2046 bchars) is a malformed request, not a 500.
+    for content_type in (
+        "multipart/related; type=\"application/dicom\"; boundary*=UTF-8''%E2%82%AC",
+        "multipart/related; type*=UTF-8''application%2Fdicom%2Bxml; boundary=b",
+    ):
+        refused = _post(client, "--€\r\n\r\nx\r\n--€--".encode(), content_type=content_type)
+        assert refused.status_code in (400, 415), (content_type, refused.content)
+        assert refused.json()["error"]
+    assert Instance.objects.count() == 1

@@ -15,7 +15,9 @@ import numpy as np
 import pydicom
 import pytest
 from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
 
+from accounts.models import User
 from cases.models import Case, Instance, SeriesRole
 from cases.storage import open_stored
 from inference import services
@@ -97,6 +99,8 @@ def test_bad_pipelines_and_settings_are_refused(
         _register(tmp_path / "other", "7")
     with pytest.raises(CommandError, match="LOW < HIGH"):
         _register(sd_pipeline, "8", "--window", "300,-100")
+    with pytest.raises(CommandError, match="the window needs lower < upper HU"):
+        _register(sd_pipeline, "9", "--window", "nan,350")
     assert not ModelVersion.objects.exists()
 
 
@@ -214,3 +218,114 @@ def test_a_tampered_pipeline_folder_is_refused(
     ModelVersion.objects.filter(pk=sd_model.pk).update(is_active=False)
     with pytest.raises(InferenceError, match="sha256"):
         services.model_version_activate(actor=None, model_version=sd_model)
+
+
+def _zero_weights_in_place(path: Path) -> None:
+    """Zero a safetensors file's tensor data, writing into the same file (same inode)."""
+    with path.open("r+b") as handle:
+        header = int.from_bytes(handle.read(8), "little")
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(8 + header)
+        handle.write(b"\0" * (size - 8 - header))
+
+
+@pytest.mark.django_db
+def test_a_loaded_pipeline_keeps_the_verified_weights_when_a_file_changes_later(
+    cervical_case: Case, sd_model: ModelVersion
+) -> None:
+    """A worker's cached pipeline runs the bytes that passed the check, never later ones.
+
+    diffusers memory-maps safetensors files on a CPU; without a private copy, a weight file
+    rewritten in place after the load would change the cached model without any check.
+    """
+    ct = series_of(cervical_case, SeriesRole.CT)
+
+    def pixels(job: InferenceJob) -> np.ndarray:
+        stack = [_stored(i).pixel_array for i in job.output_series.get().instances.all()]
+        return np.stack(stack)
+
+    first = _run(services.job_create(actor=None, case=cervical_case, source_series=ct,
+                                     task="pseudomri", parameters={"seed": 3}))  # fmt: skip
+    assert first.state == JobState.SUCCEEDED, first.error
+    for weights in sd_model.checkpoint_path.rglob("*.safetensors"):
+        _zero_weights_in_place(weights)
+    second = _run(services.job_create(actor=None, case=cervical_case, source_series=ct,
+                                      task="pseudomri", parameters={"seed": 3}))  # fmt: skip
+    assert second.state == JobState.SUCCEEDED, second.error
+    np.testing.assert_array_equal(pixels(second), pixels(first))
+    # A fresh load (another worker, or this one after eviction) refuses the changed folder.
+    from inference.runners import runner_cache_clear
+
+    runner_cache_clear()
+    third = _run(services.job_create(actor=None, case=cervical_case, source_series=ct,
+                                     task="pseudomri", parameters={"seed": 3}))  # fmt: skip
+    assert third.state == JobState.FAILED and "failed its sha256 check" in third.error
+
+
+@pytest.mark.django_db
+def test_bad_sd_parameters_are_a_400_through_the_api(
+    coordinator: User, cervical_case: Case, sd_model: ModelVersion
+) -> None:
+    client = APIClient()
+    client.force_authenticate(coordinator)
+    ct = series_of(cervical_case, SeriesRole.CT)
+    for parameters, message in (
+        # PostgreSQL's jsonb cannot store NUL: it must be refused before, not fail the insert.
+        ({"prompt": "t2\x00mri"}, "NUL"),
+        # An integer too large for a float (JSON allows it).
+        ({"strength": 10**400}, "strength must be a number"),
+    ):
+        body = {
+            "case": str(cervical_case.pk),
+            "series": str(ct.pk),
+            "model_version": str(sd_model.pk),
+            "parameters": parameters,
+        }
+        response = client.post("/api/v1/inference/jobs/", body, format="json")
+        assert response.status_code == 400, response.content
+        assert message in response.json()["detail"]
+    assert not InferenceJob.objects.exists()
+    with pytest.raises(CommandError, match="NUL"):
+        _register(sd_model.checkpoint_path, "nul", "--prompt", "t2\x00mri")
+    assert ModelVersion.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_links_and_special_files_in_a_pipeline_folder_are_refused(
+    sd_pipeline: Path, tmp_path: Path, cervical_case: Case, sd_model: ModelVersion
+) -> None:
+    import os
+    import shutil
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_text("{}")
+    linked = tmp_path / "linked"
+    shutil.copytree(sd_pipeline, linked)
+    (linked / "vae" / "extra.json").symlink_to(outside / "secret.json")
+    with pytest.raises(CommandError, match="symbolic link"):
+        _register(linked, "file-link")
+    (linked / "vae" / "extra.json").unlink()
+    (linked / "elsewhere").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(CommandError, match="symbolic link"):
+        _register(linked, "dir-link")
+    assert ModelVersion.objects.count() == 1
+
+    # In the stored folder: a link or a FIFO (which no manifest line could describe) fails
+    # the job at load and activation, like a changed file.
+    ct = series_of(cervical_case, SeriesRole.CT)
+    stored = sd_model.checkpoint_path
+    for make, cleanup in (
+        (lambda p: p.symlink_to(outside / "secret.json"), Path.unlink),
+        (lambda p: os.mkfifo(p), Path.unlink),
+    ):
+        odd = stored / "unet" / "odd.json"
+        make(odd)
+        job = _run(
+            services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+        )
+        assert job.state == JobState.FAILED and "odd.json" in job.error, job.error
+        with pytest.raises(InferenceError, match=r"odd\.json"):
+            services.model_version_activate(actor=None, model_version=sd_model)
+        cleanup(odd)

@@ -203,6 +203,33 @@ def _no_label(root: Path) -> None:
     shutil.rmtree(root / "PATIENT-L2" / "label")
 
 
+def _one_pixel_spacing(root: Path) -> None:
+    """A CT file whose PixelSpacing holds one value (DICOM asks for two)."""
+    path = sorted((root / "PATIENT-L1" / "ct").iterdir())[0]
+    ds = pydicom.dcmread(path)
+    ds.PixelSpacing = [0.7]
+    ds.save_as(path)
+
+
+def _renumbered_segment(root: Path) -> None:
+    """The SEG's nerve roots are segment 3: a label the two-structure model does not know."""
+    path = root / "PATIENT-L2" / "label" / "seg.dcm"
+    ds = pydicom.dcmread(path)
+    ds.SegmentSequence[1].SegmentNumber = 3
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        item = frame.SegmentIdentificationSequence[0]
+        if item.ReferencedSegmentNumber == 2:
+            item.ReferencedSegmentNumber = 3
+    ds.save_as(path)
+
+
+def _five_orientation_values(root: Path) -> None:
+    path = sorted((root / "PATIENT-L0" / "ct").iterdir())[2]
+    ds = pydicom.dcmread(path)
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1]
+    ds.save_as(path)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("damage", "message"),
@@ -212,6 +239,9 @@ def _no_label(root: Path) -> None:
         (_mr_as_ct, "PATIENT-L3: instance .* is MR, not CT"),
         (_junk_file, "PATIENT-L0/ct/notes.dcm is not a usable DICOM file"),
         (_no_label, "PATIENT-L2 has no label/ folder"),
+        (_one_pixel_spacing, "PATIENT-L1: instance .* has 1 PixelSpacing values, not 2"),
+        (_renumbered_segment, "PATIENT-L2: the SEG's segments are numbered 1, 3"),
+        (_five_orientation_values, "PATIENT-L0: instance .* has 5 ImageOrientationPatient"),
     ],
 )
 def test_bad_ncctm_cases_are_refused_and_nothing_is_registered(

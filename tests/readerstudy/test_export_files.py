@@ -3,10 +3,12 @@ real Celery worker after readings arrive, served to coordinators without buildin
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -16,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from readerstudy import export_files, reports, services
-from readerstudy.models import ReaderAssignment, ReaderStudy
+from readerstudy.models import ReaderAssignment, ReaderStudy, Reading
 from tests.conftest import PASSWORD
 from tests.readerstudy.conftest import _read_session
 
@@ -66,7 +68,7 @@ def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
     changed = client.get(url)
     assert len(builds) == 2
     assert changed["Content-Disposition"] != first["Content-Disposition"]
-    version = later.astimezone(dt.UTC).isoformat(timespec="seconds")
+    version = later.astimezone(dt.UTC).isoformat(timespec="microseconds")
     assert builds[1] == version
     # The older version's file is gone; only the current one is kept.
     assert _files(study) == [f"{export_files._stamp(version)}.xlsx"]
@@ -141,3 +143,74 @@ def test_a_worker_builds_the_exports_after_readings_arrive(
     assert content == Path(path).read_bytes()
     readings = list(openpyxl.load_workbook(io.BytesIO(content))["Readings"].iter_rows())
     assert len(readings) == 1 + 7 * 9  # header + 7 cases x 9 questions of session 1
+
+
+@pytest.mark.django_db
+def test_a_change_within_the_same_second_as_the_built_version_is_not_served_stale(
+    client: Client, coordinator: User, slic_results_study: ReaderStudy
+) -> None:
+    """Readings come in bursts: one submitted in the second the export was built from must
+    give a new version (and file), not the file without it."""
+    study = slic_results_study
+    # Later than every other change of the study (its references were made just now).
+    moment = timezone.now().replace(microsecond=100_000) + dt.timedelta(minutes=5)
+    ReaderStudy.objects.filter(pk=study.pk).update(updated_at=moment)
+    readings = Reading.objects.filter(assignment__session__study=study)
+    readings.update(updated_at=moment)
+    _login(client, coordinator)
+    url = f"/reading/studies/{study.pk}/results/export.xlsx"
+    first = client.get(url)
+    assert first.status_code == 200
+    b"".join(first.streaming_content)
+
+    reading = readings.filter(is_current=True).order_by("pk").first()
+    assert reading is not None and isinstance(reading.answers["disc_injury"], bool)
+    flipped = not reading.answers["disc_injury"]
+    readings.filter(pk=reading.pk).update(
+        answers={**reading.answers, "disc_injury": flipped},
+        updated_at=moment + dt.timedelta(microseconds=500_000),
+    )
+    changed = client.get(url)
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(changed.streaming_content)))
+    rows = list(book["Readings"].iter_rows(values_only=True))
+    header = list(rows[0])
+    values = [
+        row[header.index("value")]
+        for row in rows[1:]
+        if row[header.index("reading_id")] == str(reading.pk)
+        and row[header.index("question")] == "disc_injury"
+    ]
+    assert values == ["true" if flipped else "false"]
+
+
+@pytest.mark.django_db
+def test_every_csv_of_the_zip_guards_cells_that_spreadsheets_would_run_as_formulas(
+    slic_results_study: ReaderStudy,
+) -> None:
+    """The readings CSV guards formulas; the ZIP's other CSVs show the same names (the study
+    title, session names, question labels) and must guard them too."""
+    study = slic_results_study
+    evil = '=HYPERLINK("https://evil.example","x")'
+    ReaderStudy.objects.filter(pk=study.pk).update(title=evil)
+    study.sessions.filter(order=1).update(name="+cmd|' /C calc'!A0")
+    study.questions.filter(key="disc_injury").update(label="@SUM(1+1)")
+    study.refresh_from_db()
+    sheets = reports.export_sheets(reports.study_results(study=study))
+    archive = zipfile.ZipFile(io.BytesIO(reports.csv_zip_bytes(sheets)))
+    seen = set()
+    for name in archive.namelist():
+        for row in csv.reader(io.StringIO(archive.read(name).decode())):
+            for cell in row:
+                try:
+                    float(cell)  # a negative number is no formula
+                except ValueError:
+                    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (name, cell)
+                if cell.lstrip("'") in (evil, "+cmd|' /C calc'!A0", "@SUM(1+1)"):
+                    seen.add((name, cell))
+    names = {name for name, _ in seen}
+    assert {"about.csv", "design.csv", "statistics.csv", "readings.csv"} <= names, seen
+    # Numbers stay numbers, and the readings are guarded once, not twice.
+    assert ("readings.csv", "'" + evil) in seen and ("about.csv", "'" + evil) in seen
+    # The XLSX keeps text as text (never a formula) and unquoted.
+    book = openpyxl.load_workbook(io.BytesIO(reports.workbook_bytes(sheets)))
+    assert dict(book["About"].iter_rows(values_only=True))["study"] == evil

@@ -215,8 +215,12 @@ def test_dry_run_reports_and_stores_nothing(
 @pytest.fixture
 def typed_study(coordinator: User, reader_a: User, slic_cases: list[Case]) -> ReaderStudy:
     """A blank study with one question of every type, one case and reader A."""
+    return _typed_study(coordinator, reader_a, slic_cases[:1])
+
+
+def _typed_study(coordinator: User, reader: User, cases: list[Case]) -> ReaderStudy:
     study = services.study_create_from_template(actor=coordinator, protocol="blank")
-    services.study_cases_add(actor=coordinator, study=study, cases=slic_cases[:1])
+    services.study_cases_add(actor=coordinator, study=study, cases=cases)
     specs: list[tuple[str, str, dict[str, Any], str]] = [
         ("found", questions.YES_NO, {}, ""),
         ("grade", questions.SINGLE_CHOICE, {"choices": [
@@ -243,7 +247,7 @@ def typed_study(coordinator: User, reader_a: User, slic_cases: list[Case]) -> Re
             formula=formula,
             required=key not in ("roi", "note"),
         )
-    services.reader_assign(actor=coordinator, study=study, reader=reader_a)
+    services.reader_assign(actor=coordinator, study=study, reader=reader)
     services.study_status_set(actor=coordinator, study=study, status="active")
     return study
 
@@ -638,3 +642,218 @@ def test_the_import_page_shows_the_error_table_or_the_summary(
     services.study_status_set(actor=coordinator, study=slic_study, status="closed")
     closed = coordinator_client.get(url)
     assert b'id="import-closed"' in closed.content and b'id="import-form"' not in closed.content
+
+
+# --- Review: inputs that must be a 4xx, never a 500 ------------------------------------------
+
+
+HOSTILE_VALUES = [
+    # JSON that Python reads but PostgreSQL's jsonb cannot store.
+    ("roi", '{"series":"%s","slice":0,"geometry":{},"mean":NaN,"sd":1,"area":1}', "JSON"),
+    ("roi", '{"series":"%s","slice":0,"geometry":{"r":Infinity},"mean":1,"sd":1,"area":1}', "JSON"),
+    ("roi", '{"series":"%s","slice":0,"geometry":{"t":"a\\u0000b"},"mean":1,"sd":1,"area":1}',
+     "NUL"),
+    # Nesting deeper than Python's recursion limit.
+    ("roi", "[" * 100_000, "JSON"),
+    ("level", "{" + '"from":' * 1 + "[" * 100_000, "JSON"),
+    # A NUL character typed into a text answer.
+    ("note", "a\x00b", "NUL"),
+]  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("key", "text", "message"), HOSTILE_VALUES)
+def test_cells_postgresql_cannot_store_are_refused_with_a_4xx(
+    coordinator_client: Client,
+    typed_study: ReaderStudy,
+    reader_a: User,
+    slic_cases: list[Case],
+    key: str,
+    text: str,
+    message: str,
+) -> None:
+    if "%s" in text:
+        placement = SlotPlacement.objects.get(assignment__session__study=typed_study)
+        text = text % placement.blinded_series_uid
+    rows = _typed_rows(typed_study, reader_a, slic_cases[0], **{key: text})
+    before = _stored()
+    response = _post(coordinator_client, typed_study, _csv(rows))
+    assert response.status_code == 400, response.content[:500]
+    errors = response.json()["errors"]
+    assert len(errors) == 1 and errors[0]["column"] == "value", errors
+    assert message in errors[0]["message"]
+    assert _stored() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("column", "text"), [("session", "\u00b2"), ("position", "\u00b2")])
+def test_digits_that_are_not_ascii_in_session_or_position_are_refused(
+    coordinator_client: Client,
+    slic_study: ReaderStudy,
+    reader_a: User,
+    slic_cases: list[Case],
+    column: str,
+    text: str,
+) -> None:
+    """'²' counts as a digit for str.isdigit, but int() refuses it (it was a 500)."""
+    header = ("reader", "session", "position", "question", "value")
+    rows = [
+        {**row, "session": "1", "position": "1", column: text}
+        for row in _reading_rows(reader_a, slic_cases[0])
+    ]
+    before = _stored()
+    response = _post(coordinator_client, slic_study, _csv(rows, header))
+    assert response.status_code == 400, response.content[:500]
+    errors = response.json()["errors"]
+    assert errors and {e["column"] for e in errors} == {column}, errors
+    assert _stored() == before
+
+
+# --- Review: the formula guard is undone exactly ------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("note", ["'=1+1", "'", "''", "'tis", "=1+1", "-x", "@me"])
+def test_a_text_answer_survives_export_and_import_unchanged(
+    coordinator_client: Client,
+    coordinator: User,
+    typed_study: ReaderStudy,
+    reader_a: User,
+    slic_cases: list[Case],
+    note: str,
+) -> None:
+    data = _csv(_typed_rows(typed_study, reader_a, slic_cases[0], note="plain"))
+    assert _post(coordinator_client, typed_study, data).status_code == 200
+    reading = Reading.objects.get(assignment__session__study=typed_study)
+    Reading.objects.filter(pk=reading.pk).update(answers={**reading.answers, "note": note})
+
+    text = exports.readings_csv_text(study=typed_study)
+    cells = [row for row in csv.DictReader(io.StringIO(text)) if row["question"] == "note"]
+    assert not cells[0]["value"].startswith(("=", "+", "-", "@")), "the export guards formulas"
+    again = _post(coordinator_client, typed_study, text.encode(), replace="true")
+    assert again.status_code == 200, again.content
+    current = Reading.objects.get(assignment__session__study=typed_study, is_current=True)
+    assert current.answers["note"] == note
+
+
+# --- Review: all or nothing when the store fails midway ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_failure_midway_through_the_store_rolls_back_readings_audit_and_slots(
+    coordinator: User,
+    ncctm_study: ReaderStudy,
+    surgeon: User,
+    ncctm_cases: list[Case],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = []
+    for case in ncctm_cases[:2]:
+        study_case = StudyCase.objects.get(study=ncctm_study, case=case)
+        placements = {p.slot: p for p in SlotPlacement.objects.filter(study_case=study_case)}
+        swapped = f"A={placements['B'].arm};B={placements['A'].arm}"
+        for row in _reading_rows(
+            surgeon, case, answers={"agreement_a": "5", "agreement_b": "2", "closer": "A"}
+        ):
+            rows.append({**row, "slots": swapped})
+    data = _csv(rows, (*HEADER, "slots"))
+    before = _stored()
+
+    real = imports.store.audit_event_record
+    calls: list[str] = []
+
+    def failing(**kwargs: Any) -> Any:
+        calls.append(kwargs["verb"])
+        if calls.count("reading.imported") == 2:
+            raise RuntimeError("database went away")
+        return real(**kwargs)
+
+    monkeypatch.setattr(imports.store, "audit_event_record", failing)
+    with pytest.raises(RuntimeError):
+        imports.readings_import(
+            actor=coordinator, study=ncctm_study, data=data, filename="half.csv"
+        )
+    assert calls.count("reading.imported") == 2  # the first reading and its slots were written
+    assert _stored() == before
+
+    monkeypatch.setattr(imports.store, "audit_event_record", real)
+    result = imports.readings_import(
+        actor=coordinator, study=ncctm_study, data=data, filename="whole.csv"
+    )
+    assert result.stored and result.readings == 2
+    assert _stored() != before
+
+
+# --- Review: a file naming another study's readers, cases or blinded series ---------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("named", ["reader", "study_case_id", "roi series", "all three"])
+def test_a_file_naming_another_studys_reader_case_or_series_is_refused(
+    coordinator_client: Client,
+    coordinator: User,
+    other_coordinator: User,
+    typed_study: ReaderStudy,
+    reader_a: User,
+    reader_b: User,
+    slic_cases: list[Case],
+    named: str,
+) -> None:
+    """Study Y (another coordinator's) reads the same case with reader B: none of its names
+    or blinded UIDs may reach study X through an import into X."""
+    other = _typed_study(other_coordinator, reader_b, slic_cases[:1])
+    services.reader_assign(actor=other_coordinator, study=other, reader=reader_a)
+    theirs = SlotPlacement.objects.filter(assignment__session__study=other).first()
+    assert theirs is not None
+    header = (*HEADER, "study_case_id")
+    rows = [
+        dict(row, study_case_id="") for row in _typed_rows(typed_study, reader_a, slic_cases[0])
+    ]
+    if named in ("reader", "all three"):
+        rows = [dict(row, reader=reader_b.username) for row in rows]
+    if named in ("study_case_id", "all three"):
+        rows = [dict(row, case="", study_case_id=str(theirs.study_case_id)) for row in rows]
+    if named in ("roi series", "all three"):
+        roi = _roi_text(typed_study).replace(
+            SlotPlacement.objects.get(assignment__session__study=typed_study).blinded_series_uid,
+            theirs.blinded_series_uid,
+        )
+        rows = [dict(row, value=roi) if row["question"] == "roi" else row for row in rows]
+    before = _stored()
+    response = _post(coordinator_client, typed_study, _csv(rows, header))
+    assert response.status_code == 400, response.content[:500]
+    body = response.json()
+    assert body["stored"] is False and body["errors"]
+    text = str(body["errors"])
+    assert theirs.blinded_series_uid not in text and str(other.pk) not in text
+    assert _stored() == before
+    assert not Reading.objects.filter(assignment__session__study=typed_study).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("column", "text", "message"),
+    [
+        ("submitted_at", "0001-01-01T00:00:00+01:00", "ISO 8601"),
+        ("opened_at", "9999-12-31T23:00:00-05:00", "ISO 8601"),
+        ("submitted_at", "9999-12-31T00:00:00+00:00", "future"),
+    ],
+)
+def test_moments_out_of_range_are_refused_with_a_4xx(
+    coordinator_client: Client,
+    slic_study: ReaderStudy,
+    reader_a: User,
+    slic_cases: list[Case],
+    column: str,
+    text: str,
+    message: str,
+) -> None:
+    """A moment UTC cannot hold was a 500; one in the future would stall the reader's washout."""
+    rows = [{**row, column: text} for row in _reading_rows(reader_a, slic_cases[0])]
+    before = _stored()
+    response = _post(coordinator_client, slic_study, _csv(rows, (*HEADER, column)))
+    assert response.status_code == 400, response.content[:500]
+    errors = response.json()["errors"]
+    assert errors and {e["column"] for e in errors} == {column}, errors
+    assert message in errors[0]["message"]
+    assert _stored() == before

@@ -153,7 +153,7 @@ def test_an_export_is_built_once_per_study_version(
     assert changed["Content-Disposition"] != first["Content-Disposition"]
     book = openpyxl.load_workbook(io.BytesIO(b"".join(changed.streaming_content)), read_only=True)
     version = dict(book["About"].iter_rows(values_only=True))["version"]
-    assert version == later.astimezone(dt.UTC).isoformat(timespec="seconds")
+    assert version == later.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 # --- ROI measurements: CNR across reconstructions (PROTOCOLS.md 2) --------------------------
