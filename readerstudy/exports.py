@@ -63,12 +63,19 @@ def _cell(value: Any) -> str:
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
-    text = str(value)
-    return "'" + text if text.startswith(_GUARDED_START) else text
+    return str(value)
+
+
+def guarded(row: list[str]) -> list[str]:
+    """A row for a CSV file: every text a spreadsheet would run as a formula guarded."""
+    return [guard_text(value) for value in row]
 
 
 def readings_rows(*, study: ReaderStudy) -> Iterator[list[str]]:
     """The header and one row per answer (unanswered questions of a reading give empty values).
+
+    The cells are the values as text, unguarded: a CSV writer guards them (``guarded``), an
+    XLSX sheet needs no guard (its text cells are never formulas).
 
     Read as value tuples, not model instances: a large study has tens of thousands of readings
     and this feeds the XLSX export, whose first build is timed (bench/statistics.py).
@@ -168,7 +175,7 @@ class _Echo:
 def readings_csv_response(*, study: ReaderStudy) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
-        (writer.writerow(row) for row in readings_rows(study=study)),
+        (writer.writerow(guarded(row)) for row in readings_rows(study=study)),
         content_type="text/csv; charset=utf-8",
     )
     name = slugify(study.title) or "study"
@@ -180,5 +187,5 @@ def readings_csv_text(*, study: ReaderStudy) -> str:
     """The same CSV as one string (tests, commands)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerows(readings_rows(study=study))
+    writer.writerows(guarded(row) for row in readings_rows(study=study))
     return out.getvalue()

@@ -318,16 +318,13 @@ def workbook_bytes(sheets: Sheets) -> bytes:
 def csv_zip_bytes(sheets: Sheets) -> bytes:
     """The workbook's sheets as CSV files in one ZIP.
 
-    Text a spreadsheet would run as a formula is guarded as in the readings CSV (whose rows,
-    from ``exports.readings_rows``, are guarded already).
+    Text a spreadsheet would run as a formula is guarded as in the readings CSV.
     """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for title, rows in sheets.items():
             text = io.StringIO()
-            if title != "Readings":
-                rows = [[exports.guard_text(value) for value in row] for row in rows]
-            csv.writer(text).writerows(rows)
+            csv.writer(text).writerows(exports.guarded(row) for row in rows)
             archive.writestr(f"{title.lower().replace(' ', '_')}.csv", text.getvalue())
     return buffer.getvalue()
 

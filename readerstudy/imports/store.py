@@ -26,6 +26,9 @@ from readerstudy.models import (
 )
 
 
+REPLACED_BY_IMPORT = "Replaced by a coordinator's import of readings"
+
+
 def _rearrange_slots(draft: _Draft, slots: Mapping[str, str]) -> None:
     """Show in each slot what the reader saw there (the CSV's slots), as a shuffle would."""
     assignment, study_case = draft.assignment, draft.study_case
@@ -96,7 +99,9 @@ def _store(
         if old is not None:
             old.is_current = False
             old.save(update_fields=["is_current", "updated_at"])
-            reason = f"Replaced by the import of {result.filename} (sha256 {result.sha256})"
+            # Readers see this reason with their reading: the file's name (which may say what
+            # the study hides) stays in the coordinators' audit trail.
+            reason = REPLACED_BY_IMPORT
             result.replaced += 1
         reading = Reading.objects.create(
             assignment=draft.assignment,
@@ -138,7 +143,7 @@ def _store(
             obj=reading,
             before=before,
             after=after,
-            reason=reason or f"import of {result.filename}",
+            reason=f"import of {result.filename} (sha256 {result.sha256})",
         )
         finished.add(draft.assignment.pk)
     _finish_assignments(actor=actor, assignment_ids=finished)

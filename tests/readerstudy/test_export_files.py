@@ -214,3 +214,7 @@ def test_every_csv_of_the_zip_guards_cells_that_spreadsheets_would_run_as_formul
     # The XLSX keeps text as text (never a formula) and unquoted.
     book = openpyxl.load_workbook(io.BytesIO(reports.workbook_bytes(sheets)))
     assert dict(book["About"].iter_rows(values_only=True))["study"] == evil
+    readings = list(book["Readings"].iter_rows(values_only=True))
+    column = readings[0].index("study")
+    assert {row[column] for row in readings[1:]} == {evil}  # no guard quote in the workbook
+    assert book["Readings"]["A2"].data_type == "s"  # text, not a formula
