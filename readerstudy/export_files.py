@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,8 @@ def _folder(study_id: object) -> Path:
 
 
 def _stamp(version: str) -> str:
-    # "2026-11-21T08:00:00+00:00" -> "2026-11-21T080000Z": safe in file names on every system.
+    # "2026-11-21T08:00:00.000001+00:00" -> "2026-11-21T080000.000001Z": safe in file names on
+    # every system, and in the order of the times.
     return version.replace(":", "").replace("+0000", "Z")
 
 
@@ -70,9 +72,18 @@ def _write_atomically(path: Path, content: bytes) -> None:
     os.replace(handle.name, path)
 
 
+#: A ``.part`` file older than this was left by a build that died (a live one takes seconds).
+STALE_PART_SECONDS = 3600
+
+
 def _remove_older(folder: Path, keep_stamp: str) -> None:
+    """Remove the files of versions before ``keep_stamp`` (stamps sort as times do), never a
+    newer version's that a later build wrote meanwhile, and half-written files of dead builds."""
     for item in folder.iterdir():
-        if not item.name.startswith(keep_stamp) and not item.name.endswith(".part"):
+        if item.name.endswith(".part"):
+            if time.time() - item.stat().st_mtime > STALE_PART_SECONDS:
+                item.unlink(missing_ok=True)
+        elif item.name.rsplit(".", 1)[0] < keep_stamp:
             item.unlink(missing_ok=True)
 
 

@@ -25,7 +25,6 @@ from readerstudy.models import (
     StudyStatus,
 )
 
-
 REPLACED_BY_IMPORT = "Replaced by a coordinator's import of readings"
 
 

@@ -27,7 +27,7 @@ from readerstudy.models import (
     SlotPlacement,
     StudyMembership,
 )
-from readerstudy.services.base import ConflictError, ReaderStudyError
+from readerstudy.services.base import ConflictError, ReaderStudyError, _study_changed
 
 
 def _case_series(case: Case) -> list[Series]:
@@ -59,6 +59,7 @@ def membership_add(
         return StudyMembership.objects.get(study=study, user=user, role=role)
     membership, created = StudyMembership.objects.get_or_create(study=study, user=user, role=role)
     if created:
+        _study_changed(study.pk)
         audit_event_record(
             actor=actor,
             verb="study.member_add",
@@ -84,6 +85,7 @@ def membership_remove(*, actor: User | None, study: ReaderStudy, user: User, rol
         ).exists():
             raise ConflictError("this reader has readings, which are kept; close the study instead")
         ReaderAssignment.objects.filter(session__study=study, reader=user).delete()
+    _study_changed(study.pk)
     audit_event_record(
         actor=actor,
         verb="study.member_remove",
@@ -138,6 +140,7 @@ def _assignment_create(
     assignment.case_order = _case_order(assignment, reader_index)
     assignment.save()
     _placements_create(assignment)
+    _study_changed(session.study_id)
     audit_event_record(
         actor=actor,
         verb="assignment.create",
@@ -169,6 +172,7 @@ def reader_assign(
         membership = StudyMembership.objects.create(
             study=study, user=reader, role=MemberRole.READER, reader_index=index
         )
+        _study_changed(study.pk)
         audit_event_record(
             actor=actor,
             verb="study.member_add",

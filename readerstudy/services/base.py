@@ -50,6 +50,13 @@ def _exports_refresh(study_id: Any) -> None:
     exports_schedule(study_id=study_id)
 
 
+def _study_changed(study_id: Any) -> None:
+    """The study's design changed (questions, sessions, cases, members, rules): its exports
+    carry a new version, which a worker builds."""
+    ReaderStudy.objects.filter(pk=study_id).update(updated_at=timezone.now())
+    _exports_refresh(study_id)
+
+
 def question_spec(question: Question) -> questions.QuestionSpec:
     return questions.QuestionSpec(
         key=question.key,

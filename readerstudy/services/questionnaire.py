@@ -21,6 +21,7 @@ from readerstudy.services.base import (
     ConflictError,
     ReaderStudyError,
     _ensure_not_frozen,
+    _study_changed,
     question_spec,
     study_specs,
 )
@@ -119,6 +120,7 @@ def question_create(
     )
     _check_question(question)
     question.save()
+    _study_changed(question.study_id)
     audit_event_record(
         actor=actor, verb="question.create", obj=question, after=_question_data(question)
     )
@@ -142,6 +144,7 @@ def question_update(
         raise ReaderStudyError("label must not be empty")
     _check_question(question)
     question.save()
+    _study_changed(question.study_id)
     audit_event_record(
         actor=actor,
         verb="question.update",
@@ -165,6 +168,7 @@ def question_delete(*, actor: User | None, question: Question) -> None:
     targets = _cnr_targets(question.key, study_specs(question.study))
     if targets:
         raise ConflictError(f"{', '.join(targets)} measures its CNR against {question.key!r}")
+    _study_changed(question.study_id)
     audit_event_record(
         actor=actor, verb="question.delete", obj=question, before=_question_data(question)
     )

@@ -26,6 +26,7 @@ from readerstudy.services.base import (
     ConflictError,
     ReaderStudyError,
     _exports_refresh,
+    _study_changed,
     question_spec,
 )
 
@@ -155,6 +156,7 @@ def reference_rule_create(
         provenance=provenance,
         entered_by=actor,
     )
+    _study_changed(study.pk)
     audit_event_record(
         actor=actor,
         verb="reference.rule_create",

@@ -29,7 +29,12 @@ from readerstudy.models import (
     StudyStatus,
 )
 from readerstudy.services.assignments import _assignment_create, _placements_create
-from readerstudy.services.base import ConflictError, ReaderStudyError, _ensure_not_frozen
+from readerstudy.services.base import (
+    ConflictError,
+    ReaderStudyError,
+    _ensure_not_frozen,
+    _study_changed,
+)
 
 
 def _session_data(session: Session) -> dict[str, Any]:
@@ -184,6 +189,7 @@ def study_update(
     for name, value in changes.items():
         setattr(study, name, value)
     study.save()
+    _study_changed(study.pk)
     audit_event_record(
         actor=actor, verb="study.update", obj=study, before=before, after=_study_data(study)
     )
@@ -221,6 +227,7 @@ def study_status_set(*, actor: User | None, study: ReaderStudy, status: str) -> 
     before = {"status": study.status}
     study.status = status
     study.save(update_fields=["status", "updated_at"])
+    _study_changed(study.pk)
     audit_event_record(
         actor=actor, verb="study.status", obj=study, before=before, after={"status": status}
     )
@@ -252,6 +259,7 @@ def session_create(
         _assignment_create(
             actor=actor, session=session, reader=membership.user, membership=membership
         )
+    _study_changed(session.study_id)
     audit_event_record(
         actor=actor, verb="session.create", obj=session, after=_session_data(session)
     )
@@ -282,6 +290,7 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
     if "hanging_protocol" in changes:
         for assignment in ReaderAssignment.objects.filter(protocol_session=session):
             _placements_create(assignment)
+    _study_changed(session.study_id)
     audit_event_record(
         actor=actor, verb="session.update", obj=session, before=before, after=_session_data(session)
     )

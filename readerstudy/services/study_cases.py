@@ -14,7 +14,7 @@ from accounts.services import audit_event_record
 from cases.models import Case
 from readerstudy.models import ReaderStudy, Session, StudyCase
 from readerstudy.services.assignments import _assignments_refresh, _case_series, _pick
-from readerstudy.services.base import _ensure_not_frozen
+from readerstudy.services.base import _ensure_not_frozen, _study_changed
 
 
 def _missing_roles(case: Case, sessions: Iterable[Session]) -> list[str]:
@@ -70,6 +70,7 @@ def study_cases_add(
         present.add(case.pk)
     if result.added:
         _assignments_refresh(study, actor=actor)
+    _study_changed(study.pk)
     audit_event_record(
         actor=actor,
         verb="study.cases_add",
@@ -86,6 +87,7 @@ def study_cases_add(
 def study_case_remove(*, actor: User | None, study_case: StudyCase) -> None:
     study = study_case.study
     _ensure_not_frozen(study, "Cases")
+    _study_changed(study_case.study_id)
     audit_event_record(
         actor=actor,
         verb="study.case_remove",

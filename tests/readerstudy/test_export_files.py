@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import subprocess
 import time
 import zipfile
@@ -218,3 +219,42 @@ def test_every_csv_of_the_zip_guards_cells_that_spreadsheets_would_run_as_formul
     column = readings[0].index("study")
     assert {row[column] for row in readings[1:]} == {evil}  # no guard quote in the workbook
     assert book["Readings"]["A2"].data_type == "s"  # text, not a formula
+
+
+@pytest.mark.django_db
+def test_a_design_change_gives_the_exports_a_new_version(
+    coordinator: User, slic_results_study: ReaderStudy
+) -> None:
+    """Question labels, sessions and members appear in the exports: changing them is a new
+    version, so a download never serves a file made before the change."""
+    study = slic_results_study
+    first = export_files.export_file(study=study, extension="xlsx")
+    question = study.questions.get(key="disc_injury")
+    services.question_update(
+        actor=coordinator, question=question, changes={"label": "Disc injury (renamed)"}
+    )
+    study.refresh_from_db()
+    second = export_files.export_file(study=study, extension="xlsx")
+    assert second.path != first.path and not first.path.exists()
+    book = openpyxl.load_workbook(second.path, read_only=True)
+    labels = {row[2] for row in book["Statistics"].iter_rows(values_only=True)}
+    assert "Disc injury (renamed)" in labels
+
+
+@pytest.mark.django_db
+def test_a_late_build_of_an_older_version_keeps_the_newer_files(
+    slic_results_study: ReaderStudy,
+) -> None:
+    study = slic_results_study
+    folder = export_files._folder(study.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    newer = folder / "2999-01-01T000000.000000Z.xlsx"
+    older = folder / "2000-01-01T000000.000000Z.zip"
+    dead = folder / "tmpdead.part"
+    fresh = folder / "tmpalive.part"
+    for item in (newer, older, dead, fresh):
+        item.write_bytes(b"x")
+    os.utime(dead, (time.time() - 2 * export_files.STALE_PART_SECONDS,) * 2)
+    export_files.export_file(study=study, extension="xlsx")
+    assert newer.exists() and fresh.exists()
+    assert not older.exists() and not dead.exists()
