@@ -334,8 +334,22 @@ def validate_answer(spec: QuestionSpec, value: Any) -> None:
     is_float = spec.type == NUMBER and isinstance(value, float)
     if problem is None and is_float and not math.isfinite(value):
         problem = "must be a finite number"
+    if problem is None and contains_nul(value):
+        # PostgreSQL stores no NUL character in text or JSON: refuse it here, not with a 500.
+        problem = "must not contain NUL characters"
     if problem is not None:
         raise AnswerError({spec.key: problem})
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (PostgreSQL stores none)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
 
 
 def validate_answers(

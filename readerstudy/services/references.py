@@ -43,6 +43,8 @@ def _validate_reference_values(
         if error is not None:
             where = "/".join(str(part) for part in error.absolute_path)
             raise ReaderStudyError(f"intraoperative findings {where}: {error.message}")
+        if questions.contains_nul(values):
+            raise ReaderStudyError("intraoperative findings must not contain NUL characters")
         seen = [(item["level"], item["side"]) for item in values["findings"]]
         if len(set(seen)) != len(seen):
             raise ReaderStudyError("each level and side appears once in the findings")

@@ -150,6 +150,23 @@ def test_a_wrong_roi_answer_is_a_400_naming_what_is_wrong(
 
 
 @pytest.mark.django_db
+def test_an_answer_with_a_nul_character_is_a_400_not_a_database_error(
+    client: Client, slic_study: ReaderStudy, coordinator: User, reader_a: User
+) -> None:
+    services.question_create(
+        actor=coordinator, study=slic_study, key="remarks", type="text", label="Remarks",
+        required=False,
+    )  # fmt: skip
+    client.force_login(reader_a)
+    payload = _open(client, _assignment(slic_study, reader_a))
+    url = payload["urls"]["save"]
+    refused = _put(client, url, {"answers": {"remarks": "a\x00b"}, "version": 1})
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["errors"] == {"remarks": "must not contain NUL characters"}
+    assert Reading.objects.get(pk=payload["reading"]["id"]).answers == {}
+
+
+@pytest.mark.django_db
 def test_a_cnr_background_that_is_no_roi_question_is_a_400(
     client: Client, slic_study: ReaderStudy, coordinator: User
 ) -> None:

@@ -168,3 +168,20 @@ def test_templates_validate() -> None:
         for question in template.questions:
             if question.type == q.COMPUTED:
                 q.check_formula(question, template.questions)
+
+
+def test_nul_characters_anywhere_in_an_answer_are_refused() -> None:
+    text = q.QuestionSpec(key="remarks", type=q.TEXT, label="Remarks", options={})
+    roi = q.QuestionSpec(key="canal", type=q.ROI, label="Canal", options={})
+    drawn = {"series": "2.25.1", "slice": 1, "mean": 1.0, "sd": 1.0, "area": 1.0}
+    q.validate_answer(text, "fine")
+    q.validate_answer(roi, {**drawn, "geometry": {"points": [[1, 2]]}})
+    for spec, value in (
+        (text, "a\x00b"),
+        (roi, {**drawn, "geometry": {"label": "x\x00"}}),
+        (roi, {**drawn, "geometry": {"\x00": 1}}),
+        (roi, {**drawn, "geometry": {"points": ["\x00"]}}),
+    ):
+        with pytest.raises(q.AnswerError) as refused:
+            q.validate_answer(spec, value)
+        assert refused.value.errors == {spec.key: "must not contain NUL characters"}

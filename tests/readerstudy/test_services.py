@@ -519,6 +519,14 @@ def test_intraoperative_reference_is_validated_versioned_and_audited(
         services.reference_set(
             actor=surgeon, study_case=study_case, source="intraoperative", values=bad
         )
+    with pytest.raises(services.ReaderStudyError, match="NUL"):
+        services.reference_set(
+            actor=surgeon,
+            study_case=study_case,
+            source="intraoperative",
+            values={**values, "notes": "see\x00report"},
+            version=1,
+        )
     values["findings"][0]["nerve_root"] = "severe"
     services.reference_set(
         actor=surgeon, study_case=study_case, source="intraoperative", values=values, version=1
