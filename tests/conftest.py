@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -91,6 +93,7 @@ def celery_worker_process(
          "--concurrency=1", "-Q", "default,gpu", "--hostname=test-worker@%h",
          "--without-mingle", "--without-gossip"],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: teardown stops the pool's children too
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
@@ -102,9 +105,19 @@ def celery_worker_process(
                 )
         yield worker
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        # A child still running a task at the end would outlive a killed parent, holding a
+        # connection to the test database (which then cannot be dropped) and taking tasks.
+        _stop_group(worker)
         log.close()
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (a warm shutdown), then SIGKILL whatever is left of it."""
+    group = os.getpgid(process.pid)
+    os.killpg(group, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
+    # Children of a parent that exited, or a stuck parent.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    process.wait()
