@@ -80,6 +80,19 @@ def add_data_source(group: Any, *, phantoms_help: str) -> None:
     )
 
 
+def add_registration(parser: Any, *, default_name: str) -> None:
+    """Where the trained model goes and how it is registered (the same for every task)."""
+    from inference.models import DeviceRequirement
+
+    reg = parser.add_argument_group("registration")
+    reg.add_argument("--name", default=default_name)
+    reg.add_argument("--model-version", dest="model_version", default=None)
+    reg.add_argument("--out", default=None, help="folder for checkpoint and metrics.json")
+    reg.add_argument("--device", choices=DeviceRequirement.values, default="cpu")
+    reg.add_argument("--activate", action="store_true")
+    reg.add_argument("--no-register", action="store_true")
+
+
 def read_real_data(
     options: dict[str, Any], *, task: str, structures: Sequence[str], say: Any
 ) -> Any:

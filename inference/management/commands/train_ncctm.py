@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inference.management.commands._options import (
     add_data_source,
+    add_registration,
     data_description,
     default_version,
     float_tuple,
@@ -17,7 +18,7 @@ from inference.management.commands._options import (
     read_real_data,
     register_outcome,
 )
-from inference.models import DeviceRequirement, ModelTask
+from inference.models import ModelTask
 
 
 class Command(BaseCommand):
@@ -46,13 +47,7 @@ class Command(BaseCommand):
         net.add_argument("--batch-size", type=int, default=2)
         net.add_argument("--learning-rate", type=float, default=3e-3)
         net.add_argument("--threads", type=int, default=settings.INFERENCE_TORCH_THREADS)
-        reg = parser.add_argument_group("registration")
-        reg.add_argument("--name", default="ncctm-unet")
-        reg.add_argument("--model-version", dest="model_version", default=None)
-        reg.add_argument("--out", default=None, help="folder for checkpoint and metrics.json")
-        reg.add_argument("--device", choices=DeviceRequirement.values, default="cpu")
-        reg.add_argument("--activate", action="store_true")
-        reg.add_argument("--no-register", action="store_true")
+        add_registration(parser, default_name="ncctm-unet")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.common import limit_threads
