@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -34,6 +34,8 @@ from readerstudy.models import (
     StudyMembership,
     StudyStatus,
 )
+
+M = TypeVar("M", bound=Model)
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -111,34 +113,26 @@ def get_reference_study_for_user(*, user: AnyUser, study_id: Any) -> ReaderStudy
 
 def get_study_case_for_user(*, user: AnyUser, study: ReaderStudy, study_case_id: Any) -> StudyCase:
     """A case of a study the caller has already authorized for (manage or references)."""
-    if not can_enter_references(user=user, study=study):
-        raise Http404("No such case.")
-    found = (
-        StudyCase.objects.filter(study=study, pk=_uuid(study_case_id))
-        .select_related("case")
-        .first()
-    )
+    cases = StudyCase.objects.filter(study=study, pk=_uuid(study_case_id)).select_related("case")
+    return _first_or_404(can_enter_references(user=user, study=study), cases, "case")
+
+
+def _first_or_404(allowed: bool, queryset: QuerySet[M], what: str) -> M:
+    """The first row, or 404 alike for "not allowed" and "not there" (nothing to probe)."""
+    found = queryset.first() if allowed else None
     if found is None:
-        raise Http404("No such case.")
+        raise Http404(f"No such {what}.")
     return found
 
 
 def get_question_for_user(*, user: AnyUser, study: ReaderStudy, key: str) -> Question:
-    if not can_manage_study(user=user, study=study):
-        raise Http404("No such question.")
-    found = Question.objects.filter(study=study, key=key).first()
-    if found is None:
-        raise Http404("No such question.")
-    return found
+    allowed = can_manage_study(user=user, study=study)
+    return _first_or_404(allowed, Question.objects.filter(study=study, key=key), "question")
 
 
 def get_session_for_user(*, user: AnyUser, study: ReaderStudy, order: int) -> Session:
-    if not can_manage_study(user=user, study=study):
-        raise Http404("No such session.")
-    found = Session.objects.filter(study=study, order=order).first()
-    if found is None:
-        raise Http404("No such session.")
-    return found
+    allowed = can_manage_study(user=user, study=study)
+    return _first_or_404(allowed, Session.objects.filter(study=study, order=order), "session")
 
 
 def get_member_user_for_user(*, user: AnyUser, study: ReaderStudy, username: str) -> User:
