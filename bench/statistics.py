@@ -6,9 +6,9 @@ answers), twice:
 1. as plain data: ``readerstudy.analysis.analyse`` alone;
 2. in a database (a fresh SQLite file, or ``--database-url``), built with the services
    (template, cases, reader assignments with their blinded placements) and bulk-inserted
-   readings, then the product's own path behind "Export XLSX": ``reports.study_results``
-   (load + analysis), ``reports.export_sheets`` (every sheet, the readings in long format: 19
-   columns x 180,000 rows) and ``reports.workbook_bytes``, against writing the same sheets with
+   readings, then the product's own path behind "Export XLSX": ``load.study_results``
+   (load + analysis), ``sheets.export_sheets`` (every sheet, the readings in long format: 19
+   columns x 180,000 rows) and ``sheets.workbook_bytes``, against writing the same sheets with
    openpyxl (``write_only``), the writer it replaced, in the same run. This first build of a
    study version runs in a worker after readings change; a download then reads its file
    (``readerstudy.export_files``).
@@ -40,9 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path[:0] = [str(ROOT), str(ROOT / "platform")]
 
-from readerstudy import analysis as an  # noqa: E402
 from readerstudy import protocols  # noqa: E402
 from readerstudy import questions as q  # noqa: E402
+from readerstudy.results import analyse as an  # noqa: E402
 
 T = TypeVar("T")
 
@@ -195,16 +195,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as var_dir:
         _django(args.database_url, Path(var_dir))
-        from readerstudy import reports
+        from readerstudy.results import load, sheets
 
         study, build_s = _timed(lambda: build_in_database(data, args.cases))
         print(f"study built in the database in {build_s:.1f} s", file=sys.stderr)
-        results, load_analysis_s = _timed(lambda: reports.study_results(study=study))
-        sheets, rows_s = _timed(lambda: reports.export_sheets(results))
-        xlsx, write_s = _timed(lambda: reports.workbook_bytes(sheets))
+        results, load_analysis_s = _timed(lambda: load.study_results(study=study))
+        tables, rows_s = _timed(lambda: sheets.export_sheets(results))
+        xlsx, write_s = _timed(lambda: sheets.workbook_bytes(tables))
         peer_s: float | None = None
         if not args.skip_peer:
-            _, peer_s = _timed(lambda: openpyxl_workbook(sheets))
+            _, peer_s = _timed(lambda: openpyxl_workbook(tables))
     cells = sum(len(row) for rows in sheets.values() for row in rows)
     first_build_s = load_analysis_s + rows_s + write_s
     table = {

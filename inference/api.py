@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from accounts.permissions import HasRole
 from accounts.roles import Role
 from cases.models import Series
-from inference import selectors, services
+from inference import jobs, registry, selectors
 from inference.errors import InferenceError, JobConflict
 from inference.models import InferenceJob, JobState, ModelTask, ModelVersion
 
@@ -163,13 +163,13 @@ class JobListCreateApi(_CoordinatorApi):
     def get(self, request: Request) -> Response:
         query = JobListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        jobs = selectors.jobs_for_user(user=_user(request))
+        job_rows = selectors.jobs_for_user(user=_user(request))
         if "case" in query.validated_data:
-            jobs = jobs.filter(case_id=query.validated_data["case"])
+            job_rows = job_rows.filter(case_id=query.validated_data["case"])
         if "state" in query.validated_data:
-            jobs = jobs.filter(state=query.validated_data["state"])
+            job_rows = job_rows.filter(state=query.validated_data["state"])
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(jobs, request, view=self)
+        page = paginator.paginate_queryset(job_rows, request, view=self)
         return paginator.get_paginated_response(JobOut(page, many=True).data)
 
     @extend_schema(request=JobIn, responses={201: JobOut, 400: None, 404: None, 409: None})
@@ -186,7 +186,7 @@ class JobListCreateApi(_CoordinatorApi):
                 user=user, model_version_id=values["model_version"]
             )
         try:
-            job = services.job_create(
+            job = jobs.job_create(
                 actor=user,
                 case=case,
                 source_series=series,
@@ -223,7 +223,7 @@ class JobCancelApi(_CoordinatorApi):
         if not isinstance(reason, str):
             return Response({"detail": "reason must be text"}, status=400)
         try:
-            services.job_cancel(actor=user, job=job, reason=reason[:500])
+            jobs.job_cancel(actor=user, job=job, reason=reason[:500])
         except InferenceError as exc:
             return _error(exc)
         return Response(JobOut(selectors.get_job_for_user(user=user, job_id=job_id)).data)
@@ -262,7 +262,7 @@ class ModelActivateApi(_CoordinatorApi):
         user = _user(request)
         model = selectors.get_model_version_for_user(user=user, model_version_id=model_id)
         try:
-            services.model_version_activate(actor=user, model_version=model)
+            registry.model_version_activate(actor=user, model_version=model)
         except InferenceError as exc:
             return _error(exc)
         model.refresh_from_db()

@@ -14,8 +14,8 @@ from django.http import Http404
 from accounts.permissions import AnyUser, can_manage_studies
 from cases.models import Case, Series
 from cases.selectors import cases_for_user
+from inference.jobs import INPUT_ROLES
 from inference.models import InferenceJob, ModelTask, ModelVersion
-from inference.services import INPUT_ROLES
 
 
 def model_versions_for_user(*, user: AnyUser) -> QuerySet[ModelVersion]:

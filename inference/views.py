@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import can_manage_studies
 from cases.models import Case
-from inference import selectors, services
+from inference import jobs, registry, selectors
 from inference.errors import InferenceError
 from inference.models import ModelTask
 
@@ -29,7 +29,7 @@ class JobStartForm(forms.Form):
     series = forms.UUIDField()
     model_version = forms.UUIDField()
     steps = forms.IntegerField(
-        required=False, min_value=1, max_value=services.MAX_SAMPLING_STEPS, label="DDIM steps"
+        required=False, min_value=1, max_value=jobs.MAX_SAMPLING_STEPS, label="DDIM steps"
     )
     seed = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
 
@@ -43,7 +43,7 @@ def _panel(request: HttpRequest, case: Case, form: JobStartForm, status: int = 2
     user = request.user
     models = list(selectors.model_versions_for_user(user=user))
     active = selectors.active_model_versions()
-    jobs = selectors.jobs_for_user(user=user).filter(case=case)
+    job_rows = selectors.jobs_for_user(user=user).filter(case=case)
     context: dict[str, Any] = {
         "case": case,
         "form": form,
@@ -51,7 +51,7 @@ def _panel(request: HttpRequest, case: Case, form: JobStartForm, status: int = 2
         "output_series": selectors.case_output_series(case=case),
         "models": models,
         "missing_tasks": [task for task in ModelTask if task.value not in active],
-        "jobs": jobs,
+        "jobs": job_rows,
         "default_model": next(
             (m for m in models if m.is_active and m.task == ModelTask.PSEUDO_MRI),
             next((m for m in models if m.is_active), None),
@@ -84,7 +84,7 @@ def job_start(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     if model.task != ModelTask.PSEUDO_MRI:
         parameters = {}  # the form shows sampling options for every model; only diffusion uses them
     try:
-        job = services.job_create(
+        job = jobs.job_create(
             actor=request.user,  # type: ignore[arg-type]
             case=case,
             source_series=series,
@@ -103,7 +103,7 @@ def job_start(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 def job_cancel(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = selectors.get_job_for_user(user=request.user, job_id=job_id)
     try:
-        services.job_cancel(actor=request.user, job=job)  # type: ignore[arg-type]
+        jobs.job_cancel(actor=request.user, job=job)  # type: ignore[arg-type]
     except InferenceError as exc:
         messages.error(request, str(exc))
     else:
@@ -148,7 +148,7 @@ def model_card(request: HttpRequest, model_id: uuid.UUID) -> HttpResponse:
 def model_activate(request: HttpRequest, model_id: uuid.UUID) -> HttpResponse:
     model = selectors.get_model_version_for_user(user=request.user, model_version_id=model_id)
     try:
-        services.model_version_activate(actor=request.user, model_version=model)  # type: ignore[arg-type]
+        registry.model_version_activate(actor=request.user, model_version=model)  # type: ignore[arg-type]
     except InferenceError as exc:
         messages.error(request, str(exc))
     else:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import AnyUser, is_admin
+from readerstudy import questions
 from readerstudy.models import (
     MemberRole,
     Question,
@@ -345,3 +346,21 @@ def study_progress(*, study: ReaderStudy, now: dt.datetime | None = None) -> lis
             )
         )
     return rows
+
+
+# --- Question specs: what validation and the analysis work on ------------------------------------
+
+
+def question_spec(question: Question) -> questions.QuestionSpec:
+    return questions.QuestionSpec(
+        key=question.key,
+        type=question.type,
+        label=question.label,
+        options=question.options,
+        required=question.required,
+        formula=question.formula,
+    )
+
+
+def study_specs(study: ReaderStudy) -> list[questions.QuestionSpec]:
+    return [question_spec(item) for item in study.questions.order_by("order", "id")]

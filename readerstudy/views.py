@@ -22,7 +22,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.permissions import can_manage_studies
 from cases import selectors as case_selectors
-from readerstudy import exports, imports, protocols, questions, selectors, services
+from readerstudy import imports, protocols, questions, selectors, services
 from readerstudy.models import (
     CaseOrderDesign,
     MemberRole,
@@ -34,6 +34,7 @@ from readerstudy.models import (
     StudyMembership,
     StudyStatus,
 )
+from readerstudy.results import sheets
 
 
 def _actor(request: HttpRequest) -> User:
@@ -297,7 +298,7 @@ def study_import(request: HttpRequest, study_id: Any) -> HttpResponse:
         "closed": study.status == StudyStatus.CLOSED,
         "max_mb": imports.MAX_BYTES // (1024 * 1024),
         "max_rows": imports.MAX_ROWS,
-        "columns": ",".join(exports.COLUMNS),
+        "columns": ",".join(sheets.COLUMNS),
         "export_url": reverse("api-reader-study-export", args=[study.pk]),
         "result": None,
         "problem": "",

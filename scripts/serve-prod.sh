@@ -34,7 +34,7 @@ tmp_dir=/tmp
 
 # --no-control-socket: gunicorn's control socket has one default path per user, which several
 # servers on one host (a bench next to a dev server) would fight over.
-exec "$gunicorn" 'cases.dicomweb_fast:wsgi_application()' \
+exec "$gunicorn" 'config.wsgi:fast_application' \
   --chdir "$repo" \
   --config "$repo/scripts/gunicorn.conf.py" \
   --preload \

@@ -17,8 +17,9 @@ So a grant never covers another credential, another study, or a request Django w
 differently; what it does mean is that a revoked role or token, or a deleted study, stops
 frames on a worker within that many seconds. Credentials are kept only inside SHA-256 digests.
 
-``scripts/serve-prod.sh`` serves :func:`wsgi_application`; the development server and the test
-client use ``config.wsgi``, where every request goes through Django.
+``scripts/serve-prod.sh`` serves ``config.wsgi.fast_application`` (Django behind this layer);
+the development server and the test client use ``config.wsgi.application``, where every request
+goes through Django.
 """
 
 from __future__ import annotations
@@ -145,10 +146,3 @@ def _recording(start_response: StartResponse, key: tuple[str, str]) -> StartResp
         )
 
     return record
-
-
-def wsgi_application() -> FramesFastPath:
-    """``config.wsgi``'s application behind the fast path (a gunicorn app factory)."""
-    from config.wsgi import application
-
-    return FramesFastPath(application)

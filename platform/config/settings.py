@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "inference",
     "readerstudy",
     "viewer",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -23,6 +23,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
-    path("", include("readerstudy.results_urls")),
+    path("", include("readerstudy.results.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -9,11 +9,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from celery import current_app as celery_app  # config.celery's app: Django loads it first
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from ops.models import WorkerProbe
 
 
@@ -58,6 +58,10 @@ def check_workers(*, timeout: float = 1.0) -> CheckResult:
     return CheckResult(True, ", ".join(names))
 
 
+#: The Celery task (``ops.tasks.worker_probe_complete``) a probe is sent to, by name.
+WORKER_PROBE_TASK = "ops.worker_probe_complete"
+
+
 def health_report() -> tuple[bool, dict[str, Any]]:
     """Check database, broker and workers; return (all up, JSON-ready report)."""
     checks = {"database": check_database(), "broker": check_broker()}
@@ -75,12 +79,10 @@ def health_report() -> tuple[bool, dict[str, Any]]:
 
 def worker_probe_start(*, queue: str = settings.CELERY_TASK_DEFAULT_QUEUE) -> WorkerProbe:
     """Create a probe and send it to a worker on ``queue`` once the row is committed."""
-    from ops.tasks import worker_probe_complete
-
     with transaction.atomic():
         probe = WorkerProbe.objects.create(queue=queue)
         transaction.on_commit(
-            lambda: worker_probe_complete.apply_async(args=(str(probe.id),), queue=queue)
+            lambda: celery_app.send_task(WORKER_PROBE_TASK, args=(str(probe.id),), queue=queue)
         )
     return probe
 

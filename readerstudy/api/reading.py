@@ -32,7 +32,7 @@ from readerstudy.models import (
 
 
 def _question_out(question: Question) -> dict[str, Any]:
-    spec = services.question_spec(question)
+    spec = selectors.question_spec(question)
     return {
         "key": question.key,
         "type": question.type,

@@ -184,7 +184,7 @@ class QuestionListApi(ReaderStudyApi):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, study_id: str) -> Response:
         study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-        specs = services.study_specs(study)
+        specs = selectors.study_specs(study)
         return Response(
             {
                 "results": [

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from readerstudy import questions, services
+from readerstudy import questions, selectors
 from readerstudy.imports.cells import _cell, cell_value
 from readerstudy.imports.results import _Errors
 from readerstudy.models import (
@@ -28,7 +28,7 @@ class _Context:
     def __init__(self, study: ReaderStudy) -> None:
         self.study = study
         self.questions = {q.key: q for q in Question.objects.filter(study=study)}
-        self.specs = services.study_specs(study)
+        self.specs = selectors.study_specs(study)
         self.spec_by_key = {spec.key: spec for spec in self.specs}
         readers = StudyMembership.objects.filter(
             study=study, role=MemberRole.READER

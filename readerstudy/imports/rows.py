@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from readerstudy import questions
-from readerstudy.exports import COLUMNS
 from readerstudy.imports.cells import _cell, _parse_moment, _parse_slots
 from readerstudy.imports.matching import _Context, _locate, _row_value
 from readerstudy.imports.results import ImportResult, _Draft, _Errors
 from readerstudy.models import ReadingStatus
+from readerstudy.results.sheets import COLUMNS
 
 MAX_ROWS = 100_000
 

@@ -12,7 +12,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from readerstudy.export_files import exports_schedule
 from readerstudy.imports.checks import _check_draft
 from readerstudy.imports.matching import _Context
 from readerstudy.imports.results import (
@@ -25,6 +24,7 @@ from readerstudy.imports.results import (
 from readerstudy.imports.rows import _decode, _read_rows
 from readerstudy.imports.store import _ensure_open, _store
 from readerstudy.models import ReaderStudy
+from readerstudy.tasks import exports_schedule
 
 MAX_BYTES = 20 * 1024 * 1024
 

@@ -16,8 +16,6 @@ from readerstudy.services.base import (
     ConflictError,
     NotAllowedError,
     ReaderStudyError,
-    question_spec,
-    study_specs,
 )
 from readerstudy.services.questionnaire import question_create, question_delete, question_update
 from readerstudy.services.readings import (
@@ -51,7 +49,6 @@ __all__ = [
     "membership_remove",
     "question_create",
     "question_delete",
-    "question_spec",
     "question_update",
     "reader_assign",
     "reading_amend",
@@ -66,7 +63,6 @@ __all__ = [
     "study_case_remove",
     "study_cases_add",
     "study_create_from_template",
-    "study_specs",
     "study_status_set",
     "study_update",
 ]

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from readerstudy import questions, selectors
-from readerstudy.models import Question, ReaderStudy
+from readerstudy import questions, selectors, tasks
+from readerstudy.models import ReaderStudy
 
 
 class ReaderStudyError(Exception):
@@ -43,11 +43,7 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 def _exports_refresh(study_id: Any) -> None:
     """Have the study's export files rebuilt after this change commits."""
-    # Imported here: the exports build on readerstudy.reports, which reads studies through
-    # this module.
-    from readerstudy.export_files import exports_schedule
-
-    exports_schedule(study_id=study_id)
+    tasks.exports_schedule(study_id=study_id)
 
 
 def _study_changed(study_id: Any) -> None:
@@ -55,21 +51,6 @@ def _study_changed(study_id: Any) -> None:
     carry a new version, which a worker builds."""
     ReaderStudy.objects.filter(pk=study_id).update(updated_at=timezone.now())
     _exports_refresh(study_id)
-
-
-def question_spec(question: Question) -> questions.QuestionSpec:
-    return questions.QuestionSpec(
-        key=question.key,
-        type=question.type,
-        label=question.label,
-        options=question.options,
-        required=question.required,
-        formula=question.formula,
-    )
-
-
-def study_specs(study: ReaderStudy) -> list[questions.QuestionSpec]:
-    return [question_spec(item) for item in study.questions.order_by("order", "id")]
 
 
 def _ensure_not_frozen(study: ReaderStudy, what: str) -> None:

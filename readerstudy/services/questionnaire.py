@@ -16,14 +16,13 @@ from accounts.models import User
 from accounts.services import audit_event_record
 from readerstudy import questions
 from readerstudy.models import Question, ReaderStudy
+from readerstudy.selectors import question_spec, study_specs
 from readerstudy.services.base import (
     AnswerError,
     ConflictError,
     ReaderStudyError,
     _ensure_not_frozen,
     _study_changed,
-    question_spec,
-    study_specs,
 )
 
 

@@ -22,6 +22,7 @@ from readerstudy.models import (
     StudyCase,
     StudyStatus,
 )
+from readerstudy.selectors import study_specs
 from readerstudy.services.base import (
     AnswerError,
     ConflictError,
@@ -29,7 +30,6 @@ from readerstudy.services.base import (
     ReaderStudyError,
     _exports_refresh,
     _now,
-    study_specs,
 )
 
 # A gap between heartbeats longer than this is time away from the case, not reading time.

@@ -22,12 +22,12 @@ from readerstudy.models import (
     Session,
     StudyCase,
 )
+from readerstudy.selectors import question_spec
 from readerstudy.services.base import (
     ConflictError,
     ReaderStudyError,
     _exports_refresh,
     _study_changed,
-    question_spec,
 )
 
 

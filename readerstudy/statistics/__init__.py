@@ -3,7 +3,7 @@ dataclasses of plain floats out (``result.as_dict()`` for JSON or export).
 
 Built on statsmodels, scipy and scikit-learn wherever they have the tested function; the few
 pieces written here (kappa null SEs for Fleiss, ICC, exact Wilcoxon with ties) are checked
-against the published cases in ``shared/test-vectors/statistics.json``.
+against published cases (``tests/readerstudy/statistics/reference_vectors.json``).
 
 Conventions:
     * Categories come from the question schema and all count, used or not.

@@ -8,13 +8,13 @@ import subprocess
 from typing import Any
 
 import pytest
+from demo.models_and_jobs import DEMO_MODELS_DIR, MANIFEST
 from playwright.sync_api import Page
 
 from cases.models import Case, Region, SeriesRole, Study
 from cases.services import case_create, instance_ingest
-from inference.demo import DEMO_MODELS_DIR, MANIFEST
 from inference.models import ModelTask, ModelVersion
-from inference.services import model_version_register
+from inference.registry import model_version_register
 from tests.browser.conftest import PageLog
 from tests.browser.phantoms import PhantomFiles
 

@@ -16,8 +16,8 @@ from inference.phantoms import (
     write_cervical_case_dicom,
     write_lumbar_case_dicom,
 )
+from inference.registry import model_version_register
 from inference.runners import runner_cache_clear
-from inference.services import model_version_register
 from tests.inference.helpers import CERVICAL_SHAPE, LUMBAR_SHAPE
 
 LUMBAR_ROLES = {

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pydicom
 import pytest
+from demo.models_and_jobs import DEMO_MODELS_DIR, MANIFEST, demo_inference_load
 
 from accounts.models import AuditEvent
 from cases.models import Case, Instance, SeriesRole
 from cases.storage import open_stored
 from inference.common import sha256_file
-from inference.demo import DEMO_MODELS_DIR, MANIFEST, demo_inference_load
 from inference.models import InferenceJob, JobState, ModelVersion
 from inference.phantoms import generate_lumbar_case
 from readerstudy.statistics import segmentation_overlap

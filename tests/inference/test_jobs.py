@@ -23,7 +23,7 @@ from pytest_django.fixtures import Settings
 from accounts.models import AuditEvent, User
 from cases.models import Case, Instance, Series, SeriesRole
 from cases.storage import open_stored
-from inference import services
+from inference import jobs, registry, worker
 from inference.errors import InferenceError, JobConflict, JobStopped
 from inference.models import InferenceJob, JobState, ModelTask, ModelVersion
 from inference.runners import PseudoMRIRunner
@@ -46,7 +46,7 @@ def _dead_pid() -> int:
 
 
 def _run(job: InferenceJob) -> InferenceJob:
-    services.job_run(job_id=job.pk)
+    worker.job_run(job_id=job.pk)
     job.refresh_from_db()
     return job
 
@@ -59,7 +59,7 @@ def _stored(instance: Instance) -> pydicom.Dataset:
 def test_a_fresh_install_has_no_active_model_and_refuses_jobs(lumbar_case: Case) -> None:
     ct = series_of(lumbar_case, SeriesRole.DECT_MIXED)
     with pytest.raises(InferenceError, match=r"no NC-CTM .* model is active"):
-        services.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
+        jobs.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
     assert not InferenceJob.objects.exists()
 
 
@@ -67,7 +67,7 @@ def test_ncctm_job_stores_a_seg_and_a_mask_series_with_provenance(
     lumbar_case: Case, ncctm_model: ModelVersion, coordinator: User
 ) -> None:
     ct = series_of(lumbar_case, SeriesRole.DECT_MIXED)
-    job = services.job_create(
+    job = jobs.job_create(
         actor=coordinator, case=lumbar_case, source_series=ct, task=ModelTask.NCCTM
     )
     assert (job.state, job.progress, job.attempts) == (JobState.PENDING, 0, 0)
@@ -105,7 +105,7 @@ def test_pseudo_mri_job_makes_a_synthetic_mr_series_on_the_ct_grid(
     cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(
+    job = jobs.job_create(
         actor=None,
         case=cervical_case,
         source_series=ct,
@@ -132,7 +132,7 @@ def test_a_finished_job_delivered_again_or_rerun_adds_nothing(
     lumbar_case: Case, ncctm_model: ModelVersion
 ) -> None:
     ct = series_of(lumbar_case, SeriesRole.DECT_MIXED)
-    job = _run(services.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm"))
+    job = _run(jobs.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm"))
     assert job.state == JobState.SUCCEEDED
     counts = (Series.objects.count(), Instance.objects.count())
     outputs = set(job.output_series.values_list("pk", flat=True))
@@ -154,11 +154,11 @@ def test_wrong_inputs_and_parameters_are_refused_at_creation(
 ) -> None:
     mri = series_of(cervical_case, SeriesRole.MRI_T2)
     with pytest.raises(InferenceError, match="needs an acquired CT series"):
-        services.job_create(actor=None, case=cervical_case, source_series=mri, task="pseudomri")
+        jobs.job_create(actor=None, case=cervical_case, source_series=mri, task="pseudomri")
     ct = series_of(cervical_case, SeriesRole.CT)
     other_case_ct = series_of(lumbar_case, SeriesRole.DECT_MIXED)
     with pytest.raises(InferenceError, match="does not belong to this case"):
-        services.job_create(
+        jobs.job_create(
             actor=None, case=cervical_case, source_series=other_case_ct, task="pseudomri"
         )
     for parameters, message in (
@@ -169,7 +169,7 @@ def test_wrong_inputs_and_parameters_are_refused_at_creation(
         ({"guidance": 7}, "unknown parameters"),
     ):
         with pytest.raises(InferenceError, match=message):
-            services.job_create(
+            jobs.job_create(
                 actor=None,
                 case=cervical_case,
                 source_series=ct,
@@ -177,7 +177,7 @@ def test_wrong_inputs_and_parameters_are_refused_at_creation(
                 parameters=parameters,
             )
     with pytest.raises(InferenceError, match="is not a NC-CTM"):
-        services.job_create(
+        jobs.job_create(
             actor=None,
             case=cervical_case,
             source_series=ct,
@@ -191,19 +191,19 @@ def test_a_derived_series_is_not_a_model_input(
     cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
     mr = _run(job).output_series.get()
     with pytest.raises(InferenceError, match="needs an acquired CT"):
-        services.job_create(actor=None, case=cervical_case, source_series=mr, task="pseudomri")
+        jobs.job_create(actor=None, case=cervical_case, source_series=mr, task="pseudomri")
 
 
 def test_a_second_job_of_a_queued_model_and_series_is_a_conflict(
     cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
     with pytest.raises(JobConflict, match="already queued or running"):
-        services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+        jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
 
 
 @pytest.mark.usefixtures("private_media")
@@ -211,7 +211,7 @@ def test_corrupt_input_fails_the_job_with_a_clear_message(
     lumbar_case: Case, ncctm_model: ModelVersion
 ) -> None:
     ct = series_of(lumbar_case, SeriesRole.DECT_MIXED)
-    job = services.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
+    job = jobs.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
     instance = ct.instances.order_by("instance_number")[3]
     Path(storages["default"].path(instance.storage_key)).write_bytes(b"\0" * 128 + b"DICM junk")
     job = _run(job)
@@ -225,7 +225,7 @@ def test_a_series_turned_mr_after_queueing_fails_with_the_reason(
     lumbar_case: Case, ncctm_model: ModelVersion
 ) -> None:
     ct = series_of(lumbar_case, SeriesRole.DECT_MIXED)
-    job = services.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
+    job = jobs.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
     Series.objects.filter(pk=ct.pk).update(modality="MR")
     job = _run(job)
     assert job.state == JobState.FAILED
@@ -234,7 +234,7 @@ def test_a_series_turned_mr_after_queueing_fails_with_the_reason(
 
 def test_a_tampered_checkpoint_is_refused(lumbar_case: Case, ncctm_model: ModelVersion) -> None:
     ct = series_of(lumbar_case, SeriesRole.DECT_MIXED)
-    job = services.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
+    job = jobs.job_create(actor=None, case=lumbar_case, source_series=ct, task="ncctm")
     path = ncctm_model.checkpoint_path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -244,24 +244,24 @@ def test_a_tampered_checkpoint_is_refused(lumbar_case: Case, ncctm_model: ModelV
     assert "failed its sha256 check" in job.error and job.attempts == 1
     ModelVersion.objects.filter(pk=ncctm_model.pk).update(is_active=False)
     with pytest.raises(InferenceError, match="sha256"):
-        services.model_version_activate(actor=None, model_version=ncctm_model)
+        registry.model_version_activate(actor=None, model_version=ncctm_model)
     path.unlink()
     with pytest.raises(InferenceError, match="missing"):
-        services.model_version_activate(actor=None, model_version=ncctm_model)
+        registry.model_version_activate(actor=None, model_version=ncctm_model)
 
 
 def test_registration_checks_the_checkpoint_and_copies_it(
     ncctm_checkpoint: Path, pseudomri_checkpoint: Path, settings: Settings
 ) -> None:
     with pytest.raises(InferenceError, match="not a usable NC-CTM"):
-        services.model_version_register(
+        registry.model_version_register(
             actor=None, task="ncctm", name="wrong", version="1", checkpoint=pseudomri_checkpoint
         )
     with pytest.raises(InferenceError, match="does not exist"):
-        services.model_version_register(
+        registry.model_version_register(
             actor=None, task="ncctm", name="x", version="1", checkpoint=Path("/nonexistent.pt")
         )
-    model = services.model_version_register(
+    model = registry.model_version_register(
         actor=None, task="ncctm", name="unet", version="2024.1", checkpoint=ncctm_checkpoint
     )
     assert model.checkpoint_path.parent == Path(settings.SAGITTAL_MODELS_DIR) / "ncctm"
@@ -270,7 +270,7 @@ def test_registration_checks_the_checkpoint_and_copies_it(
     assert model.config["channels"] == [4, 8] and model.metrics == {"summary": "untrained"}
     assert not model.is_active  # registering does not activate
     with pytest.raises(InferenceError, match="already registered"):
-        services.model_version_register(
+        registry.model_version_register(
             actor=None, task="ncctm", name="unet", version="2024.1", checkpoint=ncctm_checkpoint
         )
     assert AuditEvent.objects.filter(verb="model_version.register").count() == 1
@@ -278,18 +278,18 @@ def test_registration_checks_the_checkpoint_and_copies_it(
 
 def test_one_model_is_active_per_task(ncctm_checkpoint: Path, admin_user: User) -> None:
     first, second = (
-        services.model_version_register(
+        registry.model_version_register(
             actor=None, task="ncctm", name="unet", version=v, checkpoint=ncctm_checkpoint
         )
         for v in ("1", "2")
     )
-    services.model_version_activate(actor=admin_user, model_version=first)
-    services.model_version_activate(actor=admin_user, model_version=second)
+    registry.model_version_activate(actor=admin_user, model_version=first)
+    registry.model_version_activate(actor=admin_user, model_version=second)
     active = ModelVersion.objects.filter(task="ncctm", is_active=True)
     assert list(active) == [second]
     event = AuditEvent.objects.get(verb="model_version.activate", object_id=str(second.pk))
     assert event.before == {"active": str(first.pk)} and event.actor == admin_user
-    services.model_version_activate(actor=admin_user, model_version=second)  # no-op
+    registry.model_version_activate(actor=admin_user, model_version=second)  # no-op
     assert AuditEvent.objects.filter(verb="model_version.activate").count() == 2
 
 
@@ -297,33 +297,33 @@ def test_a_cancelled_pending_job_never_runs(
     cervical_case: Case, pseudomri_model: ModelVersion, coordinator: User
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
-    services.job_cancel(actor=coordinator, job=job, reason="wrong series")
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    jobs.job_cancel(actor=coordinator, job=job, reason="wrong series")
     job = _run(job)
     assert job.state == JobState.CANCELLED and job.attempts == 0
     assert "cancelled by coordinator-persona" in job.log
     event = AuditEvent.objects.get(verb="inference_job.cancel")
     assert event.reason == "wrong series" and event.before == {"state": "PENDING"}
     with pytest.raises(JobConflict, match="already finished"):
-        services.job_cancel(actor=coordinator, job=job)
+        jobs.job_cancel(actor=coordinator, job=job)
 
 
 def test_cancelling_a_running_job_stops_its_worker_and_stores_nothing(
     cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
-    claim = services._job_claim(job_id=job.pk)
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    claim = worker._job_claim(job_id=job.pk)
     assert claim is not None
     running, attempt = claim
-    reporter = services._Reporter(running, attempt, threading.Event())
+    reporter = worker._Reporter(running, attempt, threading.Event())
     reporter.progress(40, "halfway")
     assert InferenceJob.objects.get(pk=job.pk).progress == 40
-    services.job_cancel(actor=None, job=job)
+    jobs.job_cancel(actor=None, job=job)
     with pytest.raises(JobStopped):
         reporter.progress(50, "still going")
     with pytest.raises(JobStopped):
-        services._job_complete(
+        worker._job_complete(
             job_id=job.pk, attempt=attempt, outputs=[], reporter=reporter, timings={}, device="cpu"
         )
     job.refresh_from_db()
@@ -334,8 +334,8 @@ def test_a_duplicate_delivery_leaves_a_job_of_a_live_worker_alone(
     cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
-    assert services._job_claim(job_id=job.pk) is not None  # this process is the live worker
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    assert worker._job_claim(job_id=job.pk) is not None  # this process is the live worker
     job = _run(job)
     assert (job.state, job.attempts) == (JobState.RUNNING, 1)
 
@@ -344,8 +344,8 @@ def test_a_job_of_a_dead_worker_is_taken_over_by_its_redelivery(
     cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
-    assert services._job_claim(job_id=job.pk) is not None
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    assert worker._job_claim(job_id=job.pk) is not None
     dead = f"{socket.gethostname()}:{_dead_pid()}"
     InferenceJob.objects.filter(pk=job.pk).update(worker=dead)  # heartbeat still fresh
     job = _run(job)
@@ -361,7 +361,7 @@ def test_an_unexpected_error_is_retried_then_fails_with_the_reason(
 
     monkeypatch.setattr(PseudoMRIRunner, "run", broken)  # fault injection
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
     for attempt in (1, 2):
         job = _run(job)
         assert (job.state, job.attempts) == (JobState.PENDING, attempt)
@@ -376,17 +376,17 @@ def test_the_reaper_requeues_then_fails_jobs_of_lost_workers(
     cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
     long_ago = timezone.now() - dt.timedelta(hours=1)
     lost = {"state": JobState.RUNNING, "worker": "gone-host:42", "heartbeat_at": long_ago}
     InferenceJob.objects.filter(pk=job.pk).update(attempts=1, **lost)
-    assert services.jobs_reap_stale() == [job.pk]
+    assert worker.jobs_reap_stale() == [job.pk]
     job.refresh_from_db()
     assert (job.state, job.attempts) == (JobState.PENDING, 1)
     assert "queued again" in job.message and "gone-host:42 lost" in job.log
 
     InferenceJob.objects.filter(pk=job.pk).update(attempts=3, **lost)
-    assert services.jobs_reap_stale() == [job.pk]
+    assert worker.jobs_reap_stale() == [job.pk]
     job.refresh_from_db()
     assert job.state == JobState.FAILED
     assert "stopped responding" in job.error and "after 3 of 3 attempts" in job.error
@@ -394,4 +394,4 @@ def test_the_reaper_requeues_then_fails_jobs_of_lost_workers(
     # A job whose (remote) worker is alive and beating is left alone.
     fresh = {"state": JobState.RUNNING, "worker": "busy-host:7", "heartbeat_at": timezone.now()}
     InferenceJob.objects.filter(pk=job.pk).update(attempts=1, **fresh)
-    assert services.jobs_reap_stale() == []
+    assert worker.jobs_reap_stale() == []

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from cases.models import Case, Instance, SeriesRole
 from cases.storage import open_stored
-from inference import services
+from inference import jobs, registry, worker
 from inference.common import sha256_tree
 from inference.errors import InferenceError
 from inference.models import InferenceJob, JobState, ModelBackend, ModelVersion
@@ -54,7 +54,7 @@ def _stored(instance: Instance) -> pydicom.Dataset:
 
 
 def _run(job: InferenceJob) -> InferenceJob:
-    services.job_run(job_id=job.pk, heartbeat=False)
+    worker.job_run(job_id=job.pk, heartbeat=False)
     job.refresh_from_db()
     return job
 
@@ -115,7 +115,7 @@ def test_a_job_writes_a_synthetic_mr_series_on_the_ct_grid(
     cervical_case: Case, sd_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(
+    job = jobs.job_create(
         actor=None,
         case=cervical_case,
         source_series=ct,
@@ -167,7 +167,7 @@ def test_job_parameters_are_validated_against_the_backend(
         ({"guidance": 7}, "unknown parameters"),
     ):
         with pytest.raises(InferenceError, match=message):
-            services.job_create(
+            jobs.job_create(
                 actor=None,
                 case=cervical_case,
                 source_series=ct,
@@ -183,7 +183,7 @@ def test_the_ddim_backend_takes_no_prompt(
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
     with pytest.raises(InferenceError, match=r"unknown parameters for .*: prompt, strength"):
-        services.job_create(
+        jobs.job_create(
             actor=None,
             case=cervical_case,
             source_series=ct,
@@ -209,7 +209,7 @@ def test_a_tampered_pipeline_folder_is_refused(
         (folder / "scheduler" / "scheduler_config.json").unlink()
     ct = series_of(cervical_case, SeriesRole.CT)
     job = _run(
-        services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+        jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
     )
     assert job.state == JobState.FAILED and job.attempts == 1  # not retried
     assert "failed its sha256 check" in job.error
@@ -217,7 +217,7 @@ def test_a_tampered_pipeline_folder_is_refused(
     assert not job.output_series.exists()
     ModelVersion.objects.filter(pk=sd_model.pk).update(is_active=False)
     with pytest.raises(InferenceError, match="sha256"):
-        services.model_version_activate(actor=None, model_version=sd_model)
+        registry.model_version_activate(actor=None, model_version=sd_model)
 
 
 def _zero_weights_in_place(path: Path) -> None:
@@ -245,12 +245,12 @@ def test_a_loaded_pipeline_keeps_the_verified_weights_when_a_file_changes_later(
         stack = [_stored(i).pixel_array for i in job.output_series.get().instances.all()]
         return np.stack(stack)
 
-    first = _run(services.job_create(actor=None, case=cervical_case, source_series=ct,
+    first = _run(jobs.job_create(actor=None, case=cervical_case, source_series=ct,
                                      task="pseudomri", parameters={"seed": 3}))  # fmt: skip
     assert first.state == JobState.SUCCEEDED, first.error
     for weights in sd_model.checkpoint_path.rglob("*.safetensors"):
         _zero_weights_in_place(weights)
-    second = _run(services.job_create(actor=None, case=cervical_case, source_series=ct,
+    second = _run(jobs.job_create(actor=None, case=cervical_case, source_series=ct,
                                       task="pseudomri", parameters={"seed": 3}))  # fmt: skip
     assert second.state == JobState.SUCCEEDED, second.error
     np.testing.assert_array_equal(pixels(second), pixels(first))
@@ -258,7 +258,7 @@ def test_a_loaded_pipeline_keeps_the_verified_weights_when_a_file_changes_later(
     from inference.runners import runner_cache_clear
 
     runner_cache_clear()
-    third = _run(services.job_create(actor=None, case=cervical_case, source_series=ct,
+    third = _run(jobs.job_create(actor=None, case=cervical_case, source_series=ct,
                                      task="pseudomri", parameters={"seed": 3}))  # fmt: skip
     assert third.state == JobState.FAILED and "failed its sha256 check" in third.error
 
@@ -323,9 +323,9 @@ def test_links_and_special_files_in_a_pipeline_folder_are_refused(
         odd = stored / "unet" / "odd.json"
         make(odd)
         job = _run(
-            services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+            jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
         )
         assert job.state == JobState.FAILED and "odd.json" in job.error, job.error
         with pytest.raises(InferenceError, match=r"odd\.json"):
-            services.model_version_activate(actor=None, model_version=sd_model)
+            registry.model_version_activate(actor=None, model_version=sd_model)
         cleanup(odd)

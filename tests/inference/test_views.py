@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.models import User
 from cases.models import Case, SeriesRole
-from inference import services
+from inference import jobs, worker
 from inference.models import InferenceJob, JobState, ModelVersion
 from tests.conftest import PASSWORD
 from tests.inference.helpers import series_of
@@ -59,7 +59,7 @@ def test_a_job_started_from_the_panel_shows_with_a_progress_bar(
     assert "/api/v1/inference/jobs/${row.dataset.job}/" in html  # the poller
     assert "Cancel" in html
 
-    services.job_run(job_id=job.pk)
+    worker.job_run(job_id=job.pk)
     html = client.get(_panel(cervical_case)).content.decode()
     output = InferenceJob.objects.get().output_series.get()
     assert output.description in html and 'aria-valuenow="100"' in html
@@ -90,7 +90,7 @@ def test_cancel_from_the_panel(
     coordinator: User, cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
     client = _login(coordinator)
     response = client.post(f"/inference/jobs/{job.pk}/cancel/", follow=True)
     assert response.status_code == 200
@@ -125,7 +125,7 @@ def test_pages_are_404_for_readers_and_outsiders(
     pseudomri_model: ModelVersion,
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
+    job = jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
     client = _login(request.getfixturevalue(persona))
     for method, url, data in (
         ("get", _panel(cervical_case), {}),

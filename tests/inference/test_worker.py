@@ -28,7 +28,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from cases.models import Case, SeriesRole
 from config.celery import app
-from inference import services
+from inference import jobs, worker
 from inference.models import InferenceJob, JobState, ModelVersion
 from tests.conftest import REPO_ROOT, _database_url_of_test_db
 from tests.inference.helpers import series_of, write_tiny_sd_pipeline
@@ -44,7 +44,7 @@ def private_models_dir() -> None:
 
 
 def _wait(job_id: uuid.UUID, until: Any, timeout: float = 300) -> InferenceJob:
-    job = services.job_wait(job_id=job_id, timeout=timeout, until=until)
+    job = jobs.job_wait(job_id=job_id, timeout=timeout, until=until)
     assert until(job), (job.state, job.progress, job.message, job.error, job.log)
     return job
 
@@ -118,7 +118,7 @@ def test_a_killed_worker_process_is_replaced_and_the_job_retried(
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
     # Enough sampling steps to be killed in the middle (the kill comes as sampling starts).
-    job = services.job_create(
+    job = jobs.job_create(
         actor=None,
         case=cervical_case,
         source_series=ct,
@@ -145,7 +145,7 @@ def test_a_job_whose_worker_keeps_dying_fails_with_the_reason(
 ) -> None:
     settings.INFERENCE_MAX_ATTEMPTS = 1
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(
+    job = jobs.job_create(
         actor=None,
         case=cervical_case,
         source_series=ct,
@@ -174,7 +174,7 @@ def _lone_worker() -> Iterator[subprocess.Popen[bytes]]:
     }
     name = f"lone-worker@{socket.gethostname()}"
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
+        worker_process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
              "-Q", "default", f"--hostname={name}", "--without-mingle", "--without-gossip",
              "--loglevel=INFO"],
@@ -183,12 +183,13 @@ def _lone_worker() -> Iterator[subprocess.Popen[bytes]]:
         try:
             deadline = time.monotonic() + 90
             while not app.control.ping(destination=[name], timeout=1):
-                assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            yield worker
+                alive = worker_process.poll() is None
+                assert alive and time.monotonic() < deadline, log_path.read_text()
+            yield worker_process
         finally:
-            if worker.poll() is None:
-                worker.kill()
-            worker.wait(timeout=30)
+            if worker_process.poll() is None:
+                worker_process.kill()
+            worker_process.wait(timeout=30)
             app.control.add_consumer("default", destination=session, reply=True, timeout=5)
 
 
@@ -199,7 +200,7 @@ def test_a_worker_killed_outright_leaves_a_job_the_reaper_requeues(
 ) -> None:
     ct = series_of(cervical_case, SeriesRole.CT)
     with _lone_worker() as lone:
-        job = services.job_create(
+        job = jobs.job_create(
             actor=None,
             case=cervical_case,
             source_series=ct,
@@ -213,7 +214,7 @@ def test_a_worker_killed_outright_leaves_a_job_the_reaper_requeues(
         # Nothing redelivers the message now: the job stays RUNNING until the reaper sees
         # that the process holding it is gone.
         assert InferenceJob.objects.get(pk=job.pk).state == JobState.RUNNING
-        assert services.jobs_reap_stale() == [job.pk]
+        assert worker.jobs_reap_stale() == [job.pk]
         assert InferenceJob.objects.get(pk=job.pk).state == JobState.PENDING
     # The session worker consumes the default queue again and runs the requeued job.
     done = _wait(job.pk, _terminal)
@@ -239,7 +240,7 @@ def test_a_stable_diffusion_pipeline_job_runs_in_the_worker(
     )  # fmt: skip
     model = ModelVersion.objects.get(name="sd-worker")
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = services.job_create(
+    job = jobs.job_create(
         actor=None, case=cervical_case, source_series=ct, model_version=model,
         parameters={"seed": 1},
     )  # fmt: skip

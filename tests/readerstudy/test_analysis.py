@@ -9,10 +9,10 @@ import pytest
 from scipy import stats as scipy_stats
 from scipy.stats import binomtest
 
-from readerstudy import analysis as an
 from readerstudy import protocols
 from readerstudy import questions as q
 from readerstudy import statistics as stats
+from readerstudy.results import analyse as an
 
 SLIC_SPECS = protocols.SLIC.questions
 FINDINGS = ("retropharyngeal_hematoma", "disc_injury", "cord_edema", "canal_stenosis")

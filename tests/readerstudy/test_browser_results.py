@@ -15,13 +15,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from demo import reader_studies as demo
+from demo.phantom_cases import DemoReport, demo_users_ensure
 from django.template.defaultfilters import floatformat
 from playwright.sync_api import Browser, Page, expect
 
-from cases.demo import DemoReport, demo_users_ensure
-from readerstudy import demo, reports
-from readerstudy.analysis import StatRow
 from readerstudy.models import ReaderStudy
+from readerstudy.results import load
+from readerstudy.results.records import StatRow
 from tests.browser_support import login
 from tests.readerstudy.conftest import CERVICAL_ROLES, _import
 
@@ -74,7 +75,7 @@ def test_the_results_page_renders_its_tables_plots_filters_and_exports(
     browser: Browser,
 ) -> None:
     study = completed_study
-    analysis = reports.study_results(study=study).analysis
+    analysis = load.study_results(study=study).analysis
     accuracy = [
         r for r in analysis.rows if r.comparison == "reference" and r.statistic == "accuracy"
     ]

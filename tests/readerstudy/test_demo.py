@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from demo import reader_studies as demo
+from demo.phantom_cases import DemoReport, demo_users_ensure
 
 from accounts.models import AuditEvent, User
-from cases.demo import DemoReport, demo_users_ensure
 from cases.models import Series, SeriesRole
-from readerstudy import demo
 from readerstudy.models import (
     ReaderAssignment,
     ReaderStudy,

@@ -18,8 +18,9 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from readerstudy import export_files, reports, services
+from readerstudy import services
 from readerstudy.models import ReaderAssignment, ReaderStudy, Reading
+from readerstudy.results import files, load, sheets
 from tests.conftest import PASSWORD
 from tests.readerstudy.conftest import _read_session
 
@@ -30,7 +31,7 @@ def _login(client: Client, user: User) -> Client:
 
 
 def _files(study: ReaderStudy) -> list[str]:
-    folder = export_files._folder(study.pk)
+    folder = files._folder(study.pk)
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
@@ -43,16 +44,16 @@ def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
 ) -> None:
     study = slic_results_study
     builds: list[str] = []
-    real_build = reports.workbook_bytes
+    real_build = sheets.workbook_bytes
 
-    def counting_build(sheets: reports.Sheets) -> bytes:
-        builds.append(dict(sheets["About"][1:])["version"])
-        return real_build(sheets)
+    def counting_build(tables: sheets.Sheets) -> bytes:
+        builds.append(dict(tables["About"][1:])["version"])
+        return real_build(tables)
 
     monkeypatch.setitem(
-        export_files.KINDS,
+        files.KINDS,
         "xlsx",
-        export_files.ExportKind("xlsx", export_files.XLSX_TYPE, counting_build),
+        files.ExportKind("xlsx", files.XLSX_TYPE, counting_build),
     )
     _login(client, coordinator)
     url = f"/reading/studies/{study.pk}/results/export.xlsx"
@@ -61,8 +62,8 @@ def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
     assert first.status_code == again.status_code == 200
     assert b"".join(first.streaming_content) == b"".join(again.streaming_content)
     assert len(builds) == 1
-    assert first["Content-Type"] == export_files.XLSX_TYPE
-    assert _files(study) == [f"{export_files._stamp(builds[0])}.xlsx"]
+    assert first["Content-Type"] == files.XLSX_TYPE
+    assert _files(study) == [f"{files._stamp(builds[0])}.xlsx"]
 
     later = timezone.now() + dt.timedelta(minutes=5)
     ReaderStudy.objects.filter(pk=study.pk).update(updated_at=later)
@@ -72,7 +73,7 @@ def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
     version = later.astimezone(dt.UTC).isoformat(timespec="microseconds")
     assert builds[1] == version
     # The older version's file is gone; only the current one is kept.
-    assert _files(study) == [f"{export_files._stamp(version)}.xlsx"]
+    assert _files(study) == [f"{files._stamp(version)}.xlsx"]
     book = openpyxl.load_workbook(io.BytesIO(b"".join(changed.streaming_content)))
     assert dict(book["About"].iter_rows(values_only=True))["version"] == version
 
@@ -123,8 +124,8 @@ def test_a_worker_builds_the_exports_after_readings_arrive(
 
     # The submits committed one by one (no surrounding transaction): the worker builds both
     # files for the version the last one made.
-    version = reports.study_version(study=study)
-    expected = {f"{export_files._stamp(version)}.{ext}" for ext in ("xlsx", "zip")}
+    version = load.study_version(study=study)
+    expected = {f"{files._stamp(version)}.{ext}" for ext in ("xlsx", "zip")}
     deadline = time.monotonic() + 90
     while set(_files(study)) != expected:
         assert celery_worker_process.poll() is None, "the worker died"
@@ -135,12 +136,12 @@ def test_a_worker_builds_the_exports_after_readings_arrive(
     def no_build(**_: object) -> None:
         raise AssertionError("the download built the export although a worker had")
 
-    monkeypatch.setattr(reports, "study_results", no_build)
+    monkeypatch.setattr(load, "study_results", no_build)
     _login(client, coordinator)
     response = client.get(f"/reading/studies/{study.pk}/results/export.xlsx")
     assert response.status_code == 200
     content = b"".join(response.streaming_content)
-    path = export_files._folder(study.pk) / f"{export_files._stamp(version)}.xlsx"
+    path = files._folder(study.pk) / f"{files._stamp(version)}.xlsx"
     assert content == Path(path).read_bytes()
     readings = list(openpyxl.load_workbook(io.BytesIO(content))["Readings"].iter_rows())
     assert len(readings) == 1 + 7 * 9  # header + 7 cases x 9 questions of session 1
@@ -196,8 +197,8 @@ def test_every_csv_of_the_zip_guards_cells_that_spreadsheets_would_run_as_formul
     study.sessions.filter(order=1).update(name="+cmd|' /C calc'!A0")
     study.questions.filter(key="disc_injury").update(label="@SUM(1+1)")
     study.refresh_from_db()
-    sheets = reports.export_sheets(reports.study_results(study=study))
-    archive = zipfile.ZipFile(io.BytesIO(reports.csv_zip_bytes(sheets)))
+    tables = sheets.export_sheets(load.study_results(study=study))
+    archive = zipfile.ZipFile(io.BytesIO(sheets.csv_zip_bytes(tables)))
     seen = set()
     for name in archive.namelist():
         for row in csv.reader(io.StringIO(archive.read(name).decode())):
@@ -213,7 +214,7 @@ def test_every_csv_of_the_zip_guards_cells_that_spreadsheets_would_run_as_formul
     # Numbers stay numbers, and the readings are guarded once, not twice.
     assert ("readings.csv", "'" + evil) in seen and ("about.csv", "'" + evil) in seen
     # The XLSX keeps text as text (never a formula) and unquoted.
-    book = openpyxl.load_workbook(io.BytesIO(reports.workbook_bytes(sheets)))
+    book = openpyxl.load_workbook(io.BytesIO(sheets.workbook_bytes(tables)))
     assert dict(book["About"].iter_rows(values_only=True))["study"] == evil
     readings = list(book["Readings"].iter_rows(values_only=True))
     column = readings[0].index("study")
@@ -228,13 +229,13 @@ def test_a_design_change_gives_the_exports_a_new_version(
     """Question labels, sessions and members appear in the exports: changing them is a new
     version, so a download never serves a file made before the change."""
     study = slic_results_study
-    first = export_files.export_file(study=study, extension="xlsx")
+    first = files.export_file(study=study, extension="xlsx")
     question = study.questions.get(key="disc_injury")
     services.question_update(
         actor=coordinator, question=question, changes={"label": "Disc injury (renamed)"}
     )
     study.refresh_from_db()
-    second = export_files.export_file(study=study, extension="xlsx")
+    second = files.export_file(study=study, extension="xlsx")
     assert second.path != first.path and not first.path.exists()
     book = openpyxl.load_workbook(second.path, read_only=True)
     labels = {row[2] for row in book["Statistics"].iter_rows(values_only=True)}
@@ -246,7 +247,7 @@ def test_a_late_build_of_an_older_version_keeps_the_newer_files(
     slic_results_study: ReaderStudy,
 ) -> None:
     study = slic_results_study
-    folder = export_files._folder(study.pk)
+    folder = files._folder(study.pk)
     folder.mkdir(parents=True, exist_ok=True)
     newer = folder / "2999-01-01T000000.000000Z.xlsx"
     older = folder / "2000-01-01T000000.000000Z.zip"
@@ -254,7 +255,7 @@ def test_a_late_build_of_an_older_version_keeps_the_newer_files(
     fresh = folder / "tmpalive.part"
     for item in (newer, older, dead, fresh):
         item.write_bytes(b"x")
-    os.utime(dead, (time.time() - 2 * export_files.STALE_PART_SECONDS,) * 2)
-    export_files.export_file(study=study, extension="xlsx")
+    os.utime(dead, (time.time() - 2 * files.STALE_PART_SECONDS,) * 2)
+    files.export_file(study=study, extension="xlsx")
     assert newer.exists() and fresh.exists()
     assert not older.exists() and not dead.exists()

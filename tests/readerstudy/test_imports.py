@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from demo import reader_studies as demo
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.models import AuditEvent, User
 from cases.models import Case
-from readerstudy import analysis, demo, exports, imports, questions, reports, services
+from readerstudy import imports, questions, services
 from readerstudy.models import (
     ReaderAssignment,
     ReaderStudy,
@@ -23,6 +24,7 @@ from readerstudy.models import (
     SlotPlacement,
     StudyCase,
 )
+from readerstudy.results import analyse, load, sheets
 from tests.conftest import PASSWORD
 from tests.readerstudy.test_services import SLIC_ANSWERS
 
@@ -84,7 +86,7 @@ def _stored() -> tuple[int, int, int, list[Any]]:
 
 
 def _analysis(study: ReaderStudy) -> dict[str, Any]:
-    return analysis.analyse(reports.load_study_data(study=study)).as_dict()
+    return analyse.analyse(load.load_study_data(study=study)).as_dict()
 
 
 def _answers_by_key(study: ReaderStudy) -> dict[tuple[str, int, str], dict[str, Any]]:
@@ -121,7 +123,7 @@ def test_export_of_the_completed_demo_study_imports_into_a_fresh_study_with_equa
     )
     source = ReaderStudy.objects.get(title=demo.COMPLETED_TITLE)
     assert source.status == "closed"
-    text = exports.readings_csv_text(study=source)
+    text = sheets.readings_csv_text(study=source)
 
     fresh = services.study_create_from_template(
         actor=coordinator, protocol="slic-pseudo-mri", title="Re-import"
@@ -303,7 +305,7 @@ def test_cells_become_typed_answers_of_every_question_type(
         "total": 5,
     }  # fmt: skip
     # The export of that reading imports back to the same answers (the exact inverse).
-    text = exports.readings_csv_text(study=typed_study)
+    text = sheets.readings_csv_text(study=typed_study)
     again = _post(coordinator_client, typed_study, text.encode(), replace="true")
     assert again.status_code == 200, again.content
     current = Reading.objects.get(assignment__session__study=typed_study, is_current=True)
@@ -594,9 +596,9 @@ def test_shuffled_slots_need_the_slots_column_and_follow_it(
     assert {slot: p.blinded_series_uid for slot, p in after.items()} == uids
     assert after[ncctm_slot].series_id == placements["B" if ncctm_slot == "A" else "A"].series_id
     # The analysis unblinds "A is closer" as the arm the reader saw in A.
-    data = reports.load_study_data(study=ncctm_study)
+    data = load.load_study_data(study=ncctm_study)
     assert [dict(r.arms) for r in data.readings] == [seen]
-    summary = analysis.analyse(data).comparatives
+    summary = analyse.analyse(data).comparatives
     assert summary and summary[0].counts.get(seen["A"]) == 1
     event = AuditEvent.objects.get(verb="reading.imported")
     assert event.before is not None and event.before["slots"] == {
@@ -729,7 +731,7 @@ def test_a_text_answer_survives_export_and_import_unchanged(
     reading = Reading.objects.get(assignment__session__study=typed_study)
     Reading.objects.filter(pk=reading.pk).update(answers={**reading.answers, "note": note})
 
-    text = exports.readings_csv_text(study=typed_study)
+    text = sheets.readings_csv_text(study=typed_study)
     cells = [row for row in csv.DictReader(io.StringIO(text)) if row["question"] == "note"]
     assert not cells[0]["value"].startswith(("=", "+", "-", "@")), "the export guards formulas"
     again = _post(coordinator_client, typed_study, text.encode(), replace="true")

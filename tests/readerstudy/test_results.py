@@ -16,10 +16,11 @@ from django.utils import timezone
 from scipy import stats as scipy_stats
 
 from accounts.models import User
-from readerstudy import reports, results, services
+from readerstudy import services
 from readerstudy import statistics as stats
-from readerstudy.analysis import StatRow
 from readerstudy.models import ReaderAssignment, ReaderStudy, SlotPlacement
+from readerstudy.results import load, pages
+from readerstudy.results.records import StatRow
 from tests.conftest import PASSWORD
 from tests.readerstudy.conftest import CERVICAL_ROLES, DISPLAY, PUBLISHED, _import
 
@@ -292,14 +293,14 @@ def test_filters_match_whole_names_on_either_side_of_a_comparison() -> None:
     def row(reader: str, sessions: str) -> StatRow:
         return StatRow("reference", "q", "Q", reader, sessions, "accuracy", 1.0)
 
-    assert reports.involves(row("reader-1", "Session 1 vs Session 2"), reader="reader-1")
-    assert not reports.involves(row("reader-10", "Session 1"), reader="reader-1")
-    assert reports.involves(row("reader-10 vs reader-1", "Session 1"), reader="reader-1")
-    assert reports.involves(row("reader-1", "Session 1 vs Session 2"), session="Session 2")
-    assert not reports.involves(row("reader-1", "Session 12"), session="Session 1")
-    assert reports.involves(row("reader-1", "Session 1"), reader="reader-1", session="Session 1")
-    assert not reports.involves(row("reader-1", "Session 1"), reader="reader-1", session="S2")
-    assert reports.involves(row("anyone", "any"))
+    assert load.involves(row("reader-1", "Session 1 vs Session 2"), reader="reader-1")
+    assert not load.involves(row("reader-10", "Session 1"), reader="reader-1")
+    assert load.involves(row("reader-10 vs reader-1", "Session 1"), reader="reader-1")
+    assert load.involves(row("reader-1", "Session 1 vs Session 2"), session="Session 2")
+    assert not load.involves(row("reader-1", "Session 12"), session="Session 1")
+    assert load.involves(row("reader-1", "Session 1"), reader="reader-1", session="Session 1")
+    assert not load.involves(row("reader-1", "Session 1"), reader="reader-1", session="S2")
+    assert load.involves(row("anyone", "any"))
 
 
 @pytest.mark.django_db
@@ -315,7 +316,7 @@ def test_the_page_draws_a_bounded_number_of_confusion_matrices_and_says_how_many
     drawn = everything.count('<figure class="plot confusion">')
     assert drawn >= 3 and 'id="confusions-not-drawn"' not in everything
 
-    monkeypatch.setattr(results, "MAX_CONFUSION_PLOTS", 2)
+    monkeypatch.setattr(pages, "MAX_CONFUSION_PLOTS", 2)
     capped = client.get(url).content.decode()
     assert capped.count('<figure class="plot confusion">') == 2
     assert f"{drawn - 2} more confusion matri" in capped

@@ -137,7 +137,7 @@ def register_outcome(
         CommandError: If registration is refused (nothing is registered then).
     """
     from inference.errors import InferenceError
-    from inference.services import model_version_register
+    from inference.registry import model_version_register
 
     command.stdout.write(f"Checkpoint {outcome.checkpoint} sha256 {outcome.sha256}")
     command.stdout.write(f"Metrics {outcome.checkpoint.parent / 'metrics.json'}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from inference.services import jobs_reap_stale
+from inference.worker import jobs_reap_stale
 
 
 class Command(BaseCommand):

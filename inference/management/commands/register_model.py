@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from inference.errors import InferenceError
 from inference.management.commands._options import hu_window
 from inference.models import DeviceRequirement, ModelTask
-from inference.services import model_version_register
+from inference.registry import model_version_register
 
 
 class Command(BaseCommand):

@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
 from django.utils.text import slugify
 
-from readerstudy import reports
 from readerstudy.models import ReaderStudy
+from readerstudy.results import load, sheets
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -33,12 +31,12 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class ExportKind:
     extension: str
     content_type: str
-    build: Callable[[reports.Sheets], bytes]
+    build: Callable[[sheets.Sheets], bytes]
 
 
 KINDS = {
-    "xlsx": ExportKind("xlsx", XLSX_TYPE, reports.workbook_bytes),
-    "zip": ExportKind("zip", "application/zip", reports.csv_zip_bytes),
+    "xlsx": ExportKind("xlsx", XLSX_TYPE, sheets.workbook_bytes),
+    "zip": ExportKind("zip", "application/zip", sheets.csv_zip_bytes),
 }
 
 
@@ -89,12 +87,12 @@ def _remove_older(folder: Path, keep_stamp: str) -> None:
 
 def _build(study: ReaderStudy, extensions: list[str]) -> str:
     """Build the given kinds for the study's current version; return that version."""
-    results = reports.study_results(study=study)
-    sheets = reports.export_sheets(results)  # built once for every kind
+    results = load.study_results(study=study)
+    tables = sheets.export_sheets(results)  # built once for every kind
     stamp = _stamp(results.version)
     folder = _folder(study.pk)
     for extension in extensions:
-        _write_atomically(folder / f"{stamp}.{extension}", KINDS[extension].build(sheets))
+        _write_atomically(folder / f"{stamp}.{extension}", KINDS[extension].build(tables))
     _remove_older(folder, stamp)
     return results.version
 
@@ -102,7 +100,7 @@ def _build(study: ReaderStudy, extensions: list[str]) -> str:
 def export_file(*, study: ReaderStudy, extension: str) -> ExportFile:
     """The export file of the study's current version, built now if no worker built it yet."""
     kind = KINDS[extension]
-    version = reports.study_version(study=study)
+    version = sheets.study_version(study=study)
     path = _folder(study.pk) / f"{_stamp(version)}.{extension}"
     if not path.is_file():
         version = _build(study, [extension])
@@ -133,29 +131,10 @@ def exports_build(*, study_id: str) -> str | None:
     study = ReaderStudy.objects.filter(pk=study_id).first()
     if study is None:
         return None
-    version = reports.study_version(study=study)
+    version = sheets.study_version(study=study)
     missing = [
         extension
         for extension in KINDS
         if not (_folder(study.pk) / f"{_stamp(version)}.{extension}").is_file()
     ]
     return _build(study, missing) if missing else version
-
-
-def exports_schedule(*, study_id: object) -> None:
-    """After the current transaction commits, ask a worker to build the study's exports.
-
-    Debounced per study: one build ``READERSTUDY_EXPORT_DELAY_SECONDS`` after the first change
-    of a burst covers the whole burst (a later change schedules the next build). A broker that
-    cannot be reached never fails the change that asked: the download then builds the file.
-    """
-    delay = settings.READERSTUDY_EXPORT_DELAY_SECONDS
-
-    def send() -> None:
-        if not cache.add(f"readerstudy-export-scheduled:{study_id}", True, timeout=delay):
-            return
-        from readerstudy.tasks import build_study_exports
-
-        build_study_exports.apply_async((str(study_id),), countdown=delay)
-
-    transaction.on_commit(send, robust=True)

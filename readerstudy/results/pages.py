@@ -1,10 +1,14 @@
 """Results of a study for its coordinators and admins: the page, the printable report, exports
-(XLSX, CSV ZIP) and the analysis as JSON; admins also export every study at once."""
+(XLSX, CSV ZIP) and the analysis as JSON; admins also export every study at once.
+Plots are SVG drawn by matplotlib.
+"""
 
 from __future__ import annotations
 
 import io
+import math
 import zipfile
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -17,8 +21,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import is_admin
-from readerstudy import export_files, reports, selectors
+from readerstudy import selectors, tasks
 from readerstudy.models import ReaderStudy
+from readerstudy.results import files, load
+from readerstudy.results.records import Confusion, StatRow
 
 
 def _download(content: bytes, *, content_type: str, filename: str) -> HttpResponse:
@@ -31,7 +37,7 @@ def _download(content: bytes, *, content_type: str, filename: str) -> HttpRespon
 MAX_CONFUSION_PLOTS = 24
 
 
-def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, Any]:
+def _page_context(request: HttpRequest, results: load.Results) -> dict[str, Any]:
     reader = request.GET.get("reader", "")[:150]
     session = request.GET.get("session", "")[:100]
     rows = results.filtered(reader=reader, session=session)
@@ -41,10 +47,10 @@ def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, A
     chosen = [
         c
         for c in results.analysis.confusions
-        if reports.involves(c, reader=reader, session=session)
+        if load.involves(c, reader=reader, session=session)
     ]
     # Each plot costs matplotlib about 0.1 s: draw the first few, count the rest.
-    confusions = [(c, reports.confusion_plot(c)) for c in chosen[:MAX_CONFUSION_PLOTS]]
+    confusions = [(c, confusion_plot(c)) for c in chosen[:MAX_CONFUSION_PLOTS]]
     shown = {id(row) for row in accuracy} | {id(row) for row in kappas}
     return {
         "results": results,
@@ -53,7 +59,7 @@ def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, A
         "accuracy": accuracy,
         "kappas": kappas,
         "other_rows": [row for row in rows if id(row) not in shown],
-        "accuracy_plot": reports.accuracy_plot(accuracy),
+        "accuracy_plot": accuracy_plot(accuracy),
         "confusions": confusions,
         "confusions_not_drawn": len(chosen) - len(confusions),
         "readers": results.data.readers,
@@ -66,9 +72,9 @@ def _page_context(request: HttpRequest, results: reports.Results) -> dict[str, A
 @login_required
 def results_page(request: HttpRequest, study_id: str) -> HttpResponse:
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-    results = reports.study_results(study=study)
+    results = load.study_results(study=study)
     # A coordinator looking at the results is likely to download them next.
-    export_files.exports_schedule(study_id=study.pk)
+    tasks.exports_schedule(study_id=study.pk)
     return render(request, "readerstudy/results.html", _page_context(request, results))
 
 
@@ -76,12 +82,12 @@ def results_page(request: HttpRequest, study_id: str) -> HttpResponse:
 def results_report(request: HttpRequest, study_id: str) -> HttpResponse:
     """The printable report (print CSS; the browser prints or saves it as PDF)."""
     study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-    results = reports.study_results(study=study)
+    results = load.study_results(study=study)
     return render(request, "readerstudy/report.html", _page_context(request, results))
 
 
 def _export_download(study: ReaderStudy, extension: str) -> FileResponse:
-    handle, found = export_files.export_open(study=study, extension=extension)
+    handle, found = files.export_open(study=study, extension=extension)
     return FileResponse(
         handle, as_attachment=True, filename=found.filename, content_type=found.content_type
     )
@@ -107,7 +113,7 @@ def all_studies_export(request: HttpRequest) -> HttpResponse:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for study in ReaderStudy.objects.order_by("created_at"):
-            handle, found = export_files.export_open(study=study, extension="xlsx")
+            handle, found = files.export_open(study=study, extension="xlsx")
             with handle:
                 archive.writestr(found.filename, handle.read())
     return _download(buffer.getvalue(), content_type="application/zip", filename="all-studies.zip")
@@ -119,4 +125,61 @@ class StudyAnalysisApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, study_id: str) -> Response:
         study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
-        return Response(reports.study_results(study=study).as_dict())
+        return Response(load.study_results(study=study).as_dict())
+
+
+# --- Plots ---------------------------------------------------------------------------------
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # inline: without the XML prolog and doctype
+
+
+def accuracy_plot(rows: Sequence[StatRow]) -> str:
+    """Bars of accuracy with their Wilson intervals, one group per question, one bar per reader."""
+    from matplotlib.figure import Figure
+
+    chosen = [row for row in rows if row.statistic == "accuracy" and not math.isnan(row.value)]
+    if not chosen:
+        return ""
+    questions = list(dict.fromkeys(row.question_label for row in chosen))
+    readers = list(dict.fromkeys(row.reader for row in chosen))
+    figure = Figure(figsize=(max(6, 1.2 * len(questions)), 3.2))
+    axes = figure.add_subplot()
+    width = 0.8 / len(readers)
+    for index, reader in enumerate(readers):
+        mine = {row.question_label: row for row in chosen if row.reader == reader}
+        xs = [q_index + index * width for q_index, q in enumerate(questions) if q in mine]
+        values = [100 * mine[q].value for q in questions if q in mine]
+        low = [100 * (mine[q].value - mine[q].ci_low) for q in questions if q in mine]
+        high = [100 * (mine[q].ci_high - mine[q].value) for q in questions if q in mine]
+        axes.bar(xs, values, width, yerr=[low, high], capsize=3, label=reader)
+    axes.set_xticks(
+        [i + 0.4 - width / 2 for i in range(len(questions))], questions, rotation=20, ha="right"
+    )
+    axes.set_ylabel("Accuracy (%) with 95% CI")
+    axes.set_ylim(0, 105)
+    axes.legend(fontsize="small")
+    return _svg(figure)
+
+
+def confusion_plot(confusion: Confusion) -> str:
+    from matplotlib.figure import Figure
+
+    size = max(2.4, 0.45 * len(confusion.categories) + 1.5)
+    figure = Figure(figsize=(size, size))
+    axes = figure.add_subplot()
+    axes.imshow(confusion.matrix, cmap="Blues")
+    ticks = range(len(confusion.categories))
+    axes.set_xticks(ticks, confusion.categories, rotation=45, ha="right")
+    axes.set_yticks(ticks, confusion.categories)
+    axes.set_xlabel("reference")
+    axes.set_ylabel("answer")
+    for i, row in enumerate(confusion.matrix):
+        for j, count in enumerate(row):
+            axes.text(j, i, str(count), ha="center", va="center")
+    axes.set_title(f"{confusion.question}\n{confusion.reader}", fontsize="small")
+    return _svg(figure)

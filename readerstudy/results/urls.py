@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from readerstudy import results
+from readerstudy.results import pages as results
 
 urlpatterns = [
     path("reading/studies/<uuid:study_id>/results/", results.results_page, name="study-results"),

@@ -133,7 +133,7 @@ def _study_ensure(
 
 def _truth(case: Case) -> dict[str, Any]:
     """What a phantom case shows, as SLIC answers (from the phantom that made it)."""
-    from cases.demo import CERVICAL_FINDINGS
+    from demo.phantom_cases import CERVICAL_FINDINGS
     from inference import phantoms
 
     index = int(case.label.rsplit("-", 1)[1])
@@ -289,7 +289,7 @@ def _intraoperative_references(study: ReaderStudy, surgeon: User) -> None:
 
 
 def demo_load(*, password: str) -> ReaderStudyDemoReport:
-    """Create the demo studies that are missing (users and cases come from ``cases.demo``)."""
+    """Create the demo studies that are missing (users and cases: ``demo.phantom_cases``)."""
     report = ReaderStudyDemoReport()
     coordinator = _user("coordinator")
     if coordinator is None:

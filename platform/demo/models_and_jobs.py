@@ -1,6 +1,6 @@
 """Demo models and demo inference jobs, created idempotently by ``manage.py demo``.
 
-The demo models are small checkpoints committed under ``inference/demo_models/``, each trained
+The demo models are small checkpoints committed under ``platform/demo/demo_models/``, each trained
 by our own training command on synthetic phantoms (the exact commands are in that folder's
 ``manifest.json``). They are registered like any other checkpoint (sha256 verified, copied into
 SAGITTAL_MODELS_DIR) and activated only where no model of their task is active yet. Then one job
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cases.models import Case, Series, SeriesRole
-from inference import services
+from inference import jobs, registry, worker
 from inference.common.checkpoints import sha256_file
 from inference.errors import InferenceError
 from inference.models import InferenceJob, JobState, ModelTask, ModelVersion
@@ -41,7 +41,7 @@ class DemoInferenceReport:
     def __str__(self) -> str:
         text = (
             f"{self.models_registered} models registered, {self.models_activated} activated, "
-            f"{self.jobs_queued} jobs started, {self.jobs_succeeded} succeeded"
+            f"{self.jobs_queued} jobs created, {self.jobs_succeeded} run here and succeeded"
         )
         return text + "".join(f"\n  problem: {problem}" for problem in self.problems)
 
@@ -67,7 +67,7 @@ def demo_models_ensure(*, report: DemoInferenceReport) -> dict[str, ModelVersion
             path = DEMO_MODELS_DIR / entry["file"]
             if sha256_file(path) != entry["sha256"]:
                 raise InferenceError(f"demo checkpoint {path} does not match its manifest sha256")
-            model = services.model_version_register(
+            model = registry.model_version_register(
                 actor=None,
                 task=task,
                 name=entry["name"],
@@ -77,7 +77,7 @@ def demo_models_ensure(*, report: DemoInferenceReport) -> dict[str, ModelVersion
             )
             report.models_registered += 1
         if not ModelVersion.objects.filter(task=task, is_active=True).exists():
-            services.model_version_activate(actor=None, model_version=model)
+            registry.model_version_activate(actor=None, model_version=model)
             report.models_activated += 1
         chosen[task] = ModelVersion.objects.get(task=task, is_active=True)
     return chosen
@@ -111,7 +111,7 @@ def demo_inference_load(*, run_jobs: bool = True) -> DemoInferenceReport:
             if done_or_waiting.exists():
                 continue
             try:
-                job = services.job_create(
+                job = jobs.job_create(
                     actor=None,
                     case=case,
                     source_series=series,
@@ -123,7 +123,7 @@ def demo_inference_load(*, run_jobs: bool = True) -> DemoInferenceReport:
                 continue
             report.jobs_queued += 1
             if run_jobs:
-                services.job_run(job_id=job.pk, heartbeat=False)
+                worker.job_run(job_id=job.pk, heartbeat=False)
                 job.refresh_from_db()
                 if job.state == JobState.SUCCEEDED:
                     report.jobs_succeeded += 1

@@ -44,14 +44,14 @@ import numpy as np
 
 from readerstudy import questions as q
 from readerstudy import statistics as stats
-from readerstudy.analysis import (
+from readerstudy.results.records import (
     CnrImage,
     ReadingRow,
     StatRow,
     StudyAnalysis,
     StudyData,
-    _median,
-    _slot_of,
+    median,
+    slot_of,
 )
 
 NAN = math.nan
@@ -81,7 +81,7 @@ def cnr_pairs(specs: Sequence[q.QuestionSpec]) -> tuple[list[_Pair], list[str]]:
 
 def _base_key(spec: q.QuestionSpec, reading: ReadingRow) -> str:
     """The key without a slot suffix (``dc_a`` -> ``dc`` where the reading has a slot A)."""
-    slot = _slot_of(spec, reading.arms)
+    slot = slot_of(spec, reading.arms)
     return spec.key.rpartition("_")[0] if slot is not None else spec.key
 
 
@@ -90,7 +90,7 @@ def _reconstruction(spec: q.QuestionSpec, answer: Mapping[str, Any], reading: Re
     slot = answer.get("slot") or ""
     if slot in reading.arms:
         return reading.arms[slot]
-    suffix_slot = _slot_of(spec, reading.arms)
+    suffix_slot = slot_of(spec, reading.arms)
     if suffix_slot is not None:
         return reading.arms[suffix_slot]
     if len(reading.arms) == 1:
@@ -183,7 +183,7 @@ def _rows(
             without = len(by_recon[recon]) - len(found)
             note += f"; {without} image(s) without a CNR: {'; '.join(missing)}"
         rows.append(
-            StatRow(*common, f"median CNR {recon}", _median(found), low, high, n=len(found),
+            StatRow(*common, f"median CNR {recon}", median(found), low, high, n=len(found),
                     note=note)
         )  # fmt: skip
     for first, second in combinations(recons, 2):
@@ -203,7 +203,7 @@ def _rows(
             StatRow(
                 *common,
                 f"Wilcoxon {first} vs {second} (median difference)",
-                _median([u - v for u, v in zip(x, y, strict=True)]),
+                median([u - v for u, v in zip(x, y, strict=True)]),
                 p=test.p,
                 n=test.n,
                 note=note,

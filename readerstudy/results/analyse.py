@@ -1,7 +1,7 @@
 """A reader study's analysis: the right statistic per question type, per reader, per session
 pair, between readers and against each reference standard.
 
-Django-free: ``StudyData`` (plain rows loaded by ``readerstudy.reports``) in, ``StudyAnalysis``
+Django-free: ``StudyData`` (plain rows loaded by ``results.load``) in, ``StudyAnalysis``
 (flat ``StatRow`` tables, comparative summaries, confusion matrices) out. Blinded answers are
 unblinded here and only here: "A" / "B" become the arm the reader saw in that slot for that
 case (e.g. "NC-CTM" / "MRM"), and slot questions (``agreement_a``) become per-arm values.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
@@ -32,164 +32,25 @@ from scipy.stats import binomtest
 
 from readerstudy import questions as q
 from readerstudy import statistics as stats
+from readerstudy.results import analyse_cnr
+from readerstudy.results.records import (
+    ComparativeSummary,
+    Confusion,
+    ReadingRow,
+    StatRow,
+    StudyAnalysis,
+    StudyData,
+    median,
+    slot_of,
+)
 
 SMALL_SAMPLE = 10
+
+
 _PAIRED_TYPES = (q.LIKERT, q.ORDINAL, q.NUMBER, q.COMPUTED)
+
+
 _NOT_ANALYSED = (q.TEXT, q.ROI)
-
-
-@dataclass(frozen=True)
-class ReadingRow:
-    """One submitted, current reading: answers (computed ones included) and the slot arms."""
-
-    session: int
-    reader: str
-    case: str
-    answers: Mapping[str, Any]
-    arms: Mapping[str, str] = field(default_factory=dict)  # slot label -> arm
-
-
-@dataclass(frozen=True)
-class SameReaderRule:
-    session: int
-    reference_session: int
-    provenance: str = ""
-
-
-@dataclass(frozen=True)
-class NamedReaderRule:
-    reference_reader: str
-    session: int | None = None
-    provenance: str = ""
-
-
-@dataclass(frozen=True)
-class EnteredReference:
-    """A reference value for one case and question (consensus, or a form mapped to a key)."""
-
-    case: str
-    question: str
-    value: Any
-    source: str
-
-
-@dataclass(frozen=True)
-class StudyData:
-    questions: Sequence[q.QuestionSpec]
-    sessions: Mapping[int, str]
-    readers: Sequence[str]
-    readings: Sequence[ReadingRow]
-    same_reader_rules: Sequence[SameReaderRule] = ()
-    named_reader_rules: Sequence[NamedReaderRule] = ()
-    entered: Sequence[EnteredReference] = ()
-
-
-@dataclass(frozen=True)
-class StatRow:
-    comparison: str  # "reference", "intra-reader", "inter-reader", "arms"
-    question: str
-    question_label: str
-    reader: str
-    sessions: str
-    statistic: str
-    value: float
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    p: float = math.nan
-    n: int = 0
-    successes: int | None = None
-    note: str = ""
-
-    @property
-    def display(self) -> str:
-        if math.isnan(self.value):
-            return "n/a"
-        if self.successes is not None:
-            return f"{100 * self.value:.1f}% ({self.successes}/{self.n})"
-        return f"{self.value:.3f}"
-
-
-@dataclass(frozen=True)
-class ComparativeSummary:
-    question: str
-    reader: str
-    session: int
-    counts: Mapping[str, int]  # "equal" and each arm
-    n: int
-    sign_test_p: float
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Confusion:
-    question: str
-    reader: str
-    sessions: str
-    categories: tuple[str, ...]
-    matrix: tuple[tuple[int, ...], ...]  # rows: judged answers, columns: reference
-
-
-@dataclass(frozen=True)
-class CnrImage:
-    """The CNR of one image, (reader, case, reconstruction), for one target/background pair.
-
-    Means and SD are NaN where an ROI is missing; ``cnr`` is NaN with a ``reason`` where it is
-    undefined (missing ROI, background SD 0, ROIs on different images or in different units).
-    """
-
-    measure: str  # "dc/lf": the target's and the background's keys, without slot suffixes
-    reader: str
-    session: str
-    case: str
-    reconstruction: str  # the arm of the slot the ROIs were drawn on; "" if unknown
-    target_mean: float
-    background_mean: float
-    background_sd: float
-    cnr: float
-    reason: str = ""
-
-
-@dataclass
-class StudyAnalysis:
-    rows: list[StatRow] = field(default_factory=list)
-    comparatives: list[ComparativeSummary] = field(default_factory=list)
-    confusions: list[Confusion] = field(default_factory=list)
-    cnr_images: list[CnrImage] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        def clean(value: Any) -> Any:
-            return None if isinstance(value, float) and math.isnan(value) else value
-
-        return {
-            "rows": [
-                {**{k: clean(v) for k, v in row.__dict__.items()}, "display": row.display}
-                for row in self.rows
-            ],
-            "comparatives": [
-                {
-                    **summary.__dict__,
-                    "counts": dict(summary.counts),
-                    "sign_test_p": clean(summary.sign_test_p),
-                }
-                for summary in self.comparatives
-            ],
-            "confusions": [
-                {
-                    **c.__dict__,
-                    "categories": list(c.categories),
-                    "matrix": [list(r) for r in c.matrix],
-                }
-                for c in self.confusions
-            ],
-            "cnr_images": [
-                {k: clean(v) for k, v in image.__dict__.items()} for image in self.cnr_images
-            ],
-            "warnings": list(self.warnings),
-        }
-
-
-# --- Values and categories -----------------------------------------------------------------
 
 
 def _level_text(value: Any) -> str | None:
@@ -235,9 +96,6 @@ def _weights_for(spec: q.QuestionSpec) -> tuple[str | None, ...]:
     if spec.type in (q.ORDINAL, q.LIKERT, q.COMPUTED):
         return (None, "linear", "quadratic")
     return (None,)
-
-
-# --- One comparison of paired answers ------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -378,28 +236,11 @@ def _within_one(a: Any, b: Any) -> bool:
     return pa[0] - 1 <= pb[1] and pb[0] - 1 <= pa[1]
 
 
-# --- Unblinding ----------------------------------------------------------------------------
-
-
 def _unblinded(spec: q.QuestionSpec, reading: ReadingRow) -> Any:
     value = reading.answers.get(spec.key)
     if spec.type == q.COMPARATIVE and value in ("A", "B"):
         return reading.arms.get(value, value)
     return value
-
-
-def _slot_of(spec: q.QuestionSpec, arms: Mapping[str, str]) -> str | None:
-    """The slot a question is about, from its key suffix (``agreement_a`` -> slot "A")."""
-    prefix, _, suffix = spec.key.rpartition("_")
-    if not prefix:
-        return None
-    for slot in arms:
-        if slot.lower() == suffix.lower():
-            return slot
-    return None
-
-
-# --- The analysis --------------------------------------------------------------------------
 
 
 Key = tuple[int, str, str]  # (session, reader, case) of a reading
@@ -500,11 +341,8 @@ def analyse(data: StudyData) -> StudyAnalysis:
             if len(readers) > 2 and spec.type != q.NUMBER:
                 result.rows.append(_fleiss(spec, data, session, readers, by_key, cases))
     result.rows += _arm_comparisons(data, specs)
-    # Imported here: roi_analysis builds on this module's row types. Its rows come last and
-    # together (the results page shows them as one section).
-    from readerstudy import roi_analysis
-
-    roi_analysis.add_cnr(result, data)
+    # CNR rows come last and together (the results page shows them as one section).
+    analyse_cnr.add_cnr(result, data)
     result.warnings += sorted(
         {
             f"Small sample: {row.question} ({row.reader}, {row.sessions}) has n={row.n}; "
@@ -606,7 +444,7 @@ def _arm_comparisons(data: StudyData, specs: Sequence[q.QuestionSpec]) -> list[S
         )
         for reading in data.readings:
             for spec in members:
-                slot = _slot_of(spec, reading.arms)
+                slot = slot_of(spec, reading.arms)
                 value = reading.answers.get(spec.key)
                 if slot is None or value is None:
                     continue
@@ -619,7 +457,7 @@ def _arm_comparisons(data: StudyData, specs: Sequence[q.QuestionSpec]) -> list[S
             complete = [v for v in by_case.values() if len(v) == 2]
             x, y = [v[arms[0]] for v in complete], [v[arms[1]] for v in complete]
             test = stats.wilcoxon_signed_rank(x, y, method="auto")
-            median_diff = _median([u - v for u, v in zip(x, y, strict=True)])
+            median_diff = median([u - v for u, v in zip(x, y, strict=True)])
             rows.append(
                 StatRow(
                     "arms",
@@ -635,11 +473,3 @@ def _arm_comparisons(data: StudyData, specs: Sequence[q.QuestionSpec]) -> list[S
                 )
             )
     return rows
-
-
-def _median(values: list[float]) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
