@@ -1,4 +1,4 @@
-"""Where the CPU of ingest goes: ``cases.services`` over a 200-slice 512 x 512 CT, one process.
+"""Where the CPU of ingest goes: ``cases.ingest`` over a 200-slice 512 x 512 CT, one process.
 
 Generates the cervical phantom CT that ``bench/dicomweb.py`` sends (same seed, same patient
 name, ID and dates to de-identify), then ingests it into a fresh database the way the doors do:
@@ -41,14 +41,14 @@ from typing import Any  # noqa: E402
 
 RESULTS = _HERE / "results" / "ingest.json"
 
-# (label, module, attribute) of the steps timed with --steps: the names ``cases.services`` calls.
+# (label, module, attribute) of the steps timed with --steps: the names ``cases.ingest`` calls.
 STEPS = [
-    ("serialize_instance (pydicom dcmwrite)", "cases.services", "serialize_instance"),
+    ("serialize_instance (pydicom dcmwrite)", "cases.ingest", "serialize_instance"),
     ("dicom_json.instance_json", "cases.dicom_json", "instance_json"),
     ("deidentify (Annex E walk)", "cases.deidentify", "deidentify"),
-    ("parse_instance (dcmread and validation)", "cases.services", "parse_instance"),
-    ("frame_index", "cases.services", "frame_index"),
-    ("store_bytes (SHA-256 and write)", "cases.services", "store_bytes"),
+    ("parse_instance (dcmread and validation)", "cases.ingest", "parse_instance"),
+    ("frame_index", "cases.ingest", "frame_index"),
+    ("store_bytes (SHA-256 and write)", "cases.ingest", "store_bytes"),
 ]
 DATABASE_STEP = "database statements (round trips included)"
 
@@ -89,15 +89,15 @@ def _empty_tables() -> None:
 
 
 def _run(mode: str, files: list[bytes], batch: int) -> None:
-    from cases import services
+    from cases import ingest
 
     if mode == "single":
         for data in files:
-            outcome = services.instance_ingest(data=data)
+            outcome = ingest.instance_ingest(data=data)
             assert outcome.status == "stored", outcome
         return
     for start in range(0, len(files), batch):
-        with services.IngestBatch() as ingest:
+        with ingest.IngestBatch() as ingest:
             for data in files[start : start + batch]:
                 ingest.add(data)
         assert all(o.status == "stored" for o in ingest.outcomes), ingest.outcomes

@@ -18,16 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import HasRole
+from accounts.permissions import HasRole, acting_user
 from accounts.roles import Role
 from cases.models import Series
 from inference import jobs, registry, selectors
 from inference.errors import InferenceError, JobConflict
 from inference.models import InferenceJob, JobState, ModelTask, ModelVersion
-
-
-def _user(request: Request) -> Any:
-    return request.user
 
 
 def _error(exc: InferenceError) -> Response:
@@ -163,7 +159,7 @@ class JobListCreateApi(_CoordinatorApi):
     def get(self, request: Request) -> Response:
         query = JobListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        job_rows = selectors.jobs_for_user(user=_user(request))
+        job_rows = selectors.jobs_for_user(user=acting_user(request))
         if "case" in query.validated_data:
             job_rows = job_rows.filter(case_id=query.validated_data["case"])
         if "state" in query.validated_data:
@@ -177,7 +173,7 @@ class JobListCreateApi(_CoordinatorApi):
         data = JobIn(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        user = _user(request)
+        user = acting_user(request)
         case = selectors.get_case_for_user(user=user, case_id=values["case"])
         series = selectors.get_case_series(case=case, series_id=values["series"])
         model_version = None
@@ -205,7 +201,7 @@ class JobDetailApi(_CoordinatorApi):
 
     @extend_schema(responses={200: JobOut, 404: None})
     def get(self, request: Request, job_id: Any) -> Response:
-        job = selectors.get_job_for_user(user=_user(request), job_id=job_id)
+        job = selectors.get_job_for_user(user=acting_user(request), job_id=job_id)
         return Response(JobOut(job).data)
 
 
@@ -217,7 +213,7 @@ class JobCancelApi(_CoordinatorApi):
         responses={200: JobOut, 404: None, 409: None},
     )
     def post(self, request: Request, job_id: Any) -> Response:
-        user = _user(request)
+        user = acting_user(request)
         job = selectors.get_job_for_user(user=user, job_id=job_id)
         reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
         if not isinstance(reason, str):
@@ -239,7 +235,7 @@ class ModelListApi(_CoordinatorApi):
     def get(self, request: Request) -> Response:
         query = ModelListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        models = selectors.model_versions_for_user(user=_user(request))
+        models = selectors.model_versions_for_user(user=acting_user(request))
         if "task" in query.validated_data:
             models = models.filter(task=query.validated_data["task"])
         paginator = LimitOffsetPagination()
@@ -250,7 +246,9 @@ class ModelListApi(_CoordinatorApi):
 class ModelDetailApi(_CoordinatorApi):
     @extend_schema(responses={200: ModelVersionOut, 404: None})
     def get(self, request: Request, model_id: Any) -> Response:
-        model = selectors.get_model_version_for_user(user=_user(request), model_version_id=model_id)
+        model = selectors.get_model_version_for_user(
+            user=acting_user(request), model_version_id=model_id
+        )
         return Response(ModelVersionOut(model).data)
 
 
@@ -259,7 +257,7 @@ class ModelActivateApi(_CoordinatorApi):
 
     @extend_schema(request=None, responses={200: ModelVersionOut, 400: None, 404: None})
     def post(self, request: Request, model_id: Any) -> Response:
-        user = _user(request)
+        user = acting_user(request)
         model = selectors.get_model_version_for_user(user=user, model_version_id=model_id)
         try:
             registry.model_version_activate(actor=user, model_version=model)

@@ -229,7 +229,6 @@ def job_cancel(*, actor: User | None, job: InferenceJob, reason: str = "") -> In
     return locked
 
 
-
 JobPredicate = Callable[[InferenceJob], bool]
 
 

@@ -262,4 +262,3 @@ def model_version_activate(*, actor: User | None, model_version: ModelVersion) -
             after={"active": str(model_version.pk)},
         )
     return model_version
-

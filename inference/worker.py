@@ -24,8 +24,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.services import audit_event_record
+from cases.errors import CaseError
+from cases.ingest import derived_instance_store
 from cases.models import Series, SeriesRole
-from cases.services import CaseError, derived_instance_store
 from inference.errors import (
     JobInputError,
     JobStopped,
@@ -453,5 +454,3 @@ def jobs_reap_stale(*, now: dt.datetime | None = None) -> list[uuid.UUID]:
                 )
         reaped.append(job_id)
     return reaped
-
-

@@ -19,8 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from accounts.models import User
-from accounts.permissions import can_manage_studies
+from accounts.permissions import acting_user, can_manage_studies
 from cases import selectors as case_selectors
 from readerstudy import imports, protocols, questions, selectors, services
 from readerstudy.models import (
@@ -35,12 +34,6 @@ from readerstudy.models import (
     StudyStatus,
 )
 from readerstudy.results import sheets
-
-
-def _actor(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required admits only real users
-    return request.user
-
 
 # --- Reader pages ----------------------------------------------------------------------------
 
@@ -126,7 +119,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
         washout = request.POST.get("washout_days", "").strip()
         try:
             study = services.study_create_from_template(
-                actor=_actor(request),
+                actor=acting_user(request),
                 protocol=protocol,
                 title=request.POST.get("title", "").strip(),
                 washout_days=int(washout) if washout else None,
@@ -156,7 +149,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
 
 def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
     """Run the coordinator action a form posted; report the outcome as a message."""
-    actor = _actor(request)
+    actor = acting_user(request)
     action = request.POST.get("action", "")
     post = request.POST
     if action == "status":
@@ -310,7 +303,7 @@ def study_import(request: HttpRequest, study_id: Any) -> HttpResponse:
             if upload is None:
                 raise services.ReaderStudyError("Choose a CSV file to import.")
             result = imports.readings_import_upload(
-                actor=_actor(request),
+                actor=acting_user(request),
                 study=study,
                 upload=upload,
                 replace=request.POST.get("replace") == "on",
@@ -390,7 +383,7 @@ def reference_entry(request: HttpRequest, study_id: Any, study_case_id: Any) -> 
         try:
             if study.reference_form == "intraoperative":
                 services.reference_set(
-                    actor=_actor(request),
+                    actor=acting_user(request),
                     study_case=study_case,
                     source=ReferenceSource.INTRAOPERATIVE,
                     values=_intraoperative_values(request.POST),
@@ -402,7 +395,7 @@ def reference_entry(request: HttpRequest, study_id: Any, study_case_id: Any) -> 
                     if value is None:
                         continue
                     services.reference_set(
-                        actor=_actor(request),
+                        actor=acting_user(request),
                         study_case=study_case,
                         source=ReferenceSource.CONSENSUS,
                         question=question,

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 
 from accounts.models import User
 from accounts.roles import Role
@@ -25,6 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.browser_support"]
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def client_login(client: Client, user: User) -> Client:
+    """Django's test client, signed in as ``user`` (a persona: its password is ``PASSWORD``)."""
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
 
 
 def _persona(username: str, roles: list[Role]) -> User:
@@ -56,7 +63,7 @@ def outsider(db: None) -> User:
     return _persona("outsider-persona", [])
 
 
-def _database_url_of_test_db() -> str:
+def database_url_of_test_db() -> str:
     """A DATABASE_URL for the database the tests run against (the test database)."""
     cfg = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -79,7 +86,7 @@ def celery_worker_process(
     from config.celery import app
 
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        database_url = _database_url_of_test_db()
+        database_url = database_url_of_test_db()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

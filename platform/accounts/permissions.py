@@ -9,6 +9,8 @@ Per-study roles (coordinators and readers of one study) build on ``has_role``.
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -19,6 +21,18 @@ from accounts.roles import Role
 _ROLE_CACHE = "_sagittal_roles"
 
 AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def acting_user(request: HttpRequest | Request) -> User:
+    """The signed-in user a page or endpoint acts for (its audit events name them).
+
+    Only called behind ``login_required``, ``IsAuthenticated`` or ``HasRole``, which admit real
+    users only; anything else is refused rather than trusted.
+    """
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
 
 
 def user_roles(user: AnyUser) -> frozenset[Role]:

@@ -19,21 +19,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
-from accounts.permissions import HasRole
+from accounts.permissions import HasRole, acting_user
 from accounts.roles import Role
-from cases import selectors, services, uploads
+from cases import errors, selectors, services, uploads
 from cases.models import Case, Region, Series, SeriesRole, Study
 
 
 class CoordinatorApi(APIView):
     permission_classes = [IsAuthenticated, HasRole]
     required_roles = (Role.COORDINATOR,)
-
-
-def _actor(request: Request) -> User:
-    assert isinstance(request.user, User)  # HasRole admits only real, active users
-    return request.user
 
 
 class SeriesOut(serializers.ModelSerializer[Series]):
@@ -140,7 +134,7 @@ class SeriesUpdateIn(serializers.Serializer[Any]):
     role = serializers.ChoiceField(choices=SeriesRole.choices)
 
 
-def _case_error(exc: services.CaseError) -> ValidationError:
+def _case_error(exc: errors.CaseError) -> ValidationError:
     return ValidationError({"detail": str(exc)})
 
 
@@ -177,8 +171,8 @@ class CaseListApi(ListAPIView[Case]):
         if len(studies) != len(set(uids)):
             raise ValidationError({"study_uids": ["one or more studies do not exist"]})
         try:
-            case = services.case_create(actor=_actor(request), studies=studies, **fields)
-        except services.CaseError as exc:
+            case = services.case_create(actor=acting_user(request), studies=studies, **fields)
+        except errors.CaseError as exc:
             raise _case_error(exc) from exc
         return Response(CaseDetailOut(case).data, status=status.HTTP_201_CREATED)
 
@@ -198,9 +192,9 @@ class CaseDetailApi(CoordinatorApi):
         data.is_valid(raise_exception=True)
         try:
             case = services.case_update(
-                actor=_actor(request), case=case, changes=dict(data.validated_data)
+                actor=acting_user(request), case=case, changes=dict(data.validated_data)
             )
-        except services.CaseError as exc:
+        except errors.CaseError as exc:
             raise _case_error(exc) from exc
         return Response(CaseDetailOut(case).data)
 
@@ -208,8 +202,8 @@ class CaseDetailApi(CoordinatorApi):
     def delete(self, request: Request, case_id: str) -> Response:
         case = selectors.get_case_for_user(user=request.user, case_id=case_id)
         try:
-            services.case_delete(actor=_actor(request), case=case)
-        except services.CaseError as exc:
+            services.case_delete(actor=acting_user(request), case=case)
+        except errors.CaseError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -223,7 +217,7 @@ class SeriesDetailApi(CoordinatorApi):
         data = SeriesUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
         series = services.series_role_assign(
-            actor=_actor(request), series=series, role=data.validated_data["role"]
+            actor=acting_user(request), series=series, role=data.validated_data["role"]
         )
         return Response(SeriesOut(series).data)
 
@@ -286,7 +280,7 @@ class UploadApi(CoordinatorApi):
         try:
             report = uploads.upload_ingest(
                 files=[(upload.name or "unnamed", upload) for upload in files],
-                actor=_actor(request),
+                actor=acting_user(request),
             )
         except uploads.UploadRefused as exc:
             return Response({"detail": str(exc)}, status=exc.status)

@@ -132,7 +132,7 @@ def _load_basic_profile() -> tuple[dict[int, str], tuple[tuple[int, int, str], .
     return exact, tuple(masked)
 
 
-_BASIC_PROFILE, _BASIC_PROFILE_MASKED = _load_basic_profile()
+BASIC_PROFILE, _BASIC_PROFILE_MASKED = _load_basic_profile()
 
 _DICTIONARY_VR: Final[dict[int, str]] = {tag: entry[0] for tag, entry in DicomDictionary.items()}
 _TEMPORAL_VRS: Final = frozenset({"DA", "DT", "TM"})
@@ -174,7 +174,7 @@ def basic_profile_code(tag: int) -> str | None:
     Returns:
         The code, or ``None`` when the table does not list the attribute.
     """
-    code = _BASIC_PROFILE.get(tag)
+    code = BASIC_PROFILE.get(tag)
     if code is not None:
         return code
     for base, mask, masked_code in _BASIC_PROFILE_MASKED:
@@ -543,7 +543,7 @@ class _Walker:
                 del ds[tag]
                 result.removed += 1
                 continue
-            code = _BASIC_PROFILE.get(t)
+            code = BASIC_PROFILE.get(t)
             if code is None:
                 vr = _DICTIONARY_VR.get(t) or ds.get_item(tag).VR
                 if vr == "SQ":

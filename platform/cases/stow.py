@@ -23,7 +23,7 @@ from accounts.models import User
 from accounts.permissions import can_manage_studies
 from cases import uploads
 from cases.dicomweb import DICOM_JSON, DicomWebView, SearchStudies, base_url, error_response
-from cases.services import IngestBatch, IngestOutcome
+from cases.ingest import IngestBatch, IngestOutcome
 
 # PS3.18 Table I.2-1 / PS3.4 status codes used in FailureReason and WarningReason.
 PROCESSING_FAILURE = 0x0110

@@ -1,6 +1,6 @@
 """Uploads of many files at once: browser files and folders, ZIP archives, STOW-RS bodies.
 
-The files of an upload go through one ``services.IngestBatch``; a file that fails gets a reason
+The files of an upload go through one ``ingest.IngestBatch``; a file that fails gets a reason
 in the report and the rest of the upload proceeds. Archives are checked against their entry
 count and declared uncompressed size before anything is extracted, entries are read into memory
 (never written under their own names), and nested archives are not opened.
@@ -20,8 +20,8 @@ from django.conf import settings
 
 from accounts.models import User
 from cases.dicom_io import MAX_FILE_BYTES
+from cases.ingest import IngestBatch, IngestOutcome
 from cases.models import Case, SeriesRole
-from cases.services import IngestBatch, IngestOutcome
 
 _ZIP_MAGIC = b"PK\x03\x04"
 # Entries that archives from PACS exports and desktop tools carry besides the images.

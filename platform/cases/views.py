@@ -20,9 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
-from accounts.permissions import can_manage_studies
-from cases import selectors, services
+from accounts.permissions import acting_user, can_manage_studies
+from cases import errors, selectors, services
 from cases.models import Case, Region, SeriesRole
 
 View = Callable[..., HttpResponse]
@@ -39,11 +38,6 @@ def coordinator_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _actor(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 class CaseForm(forms.Form):
@@ -102,9 +96,9 @@ def case_edit(request: HttpRequest, case_id: str) -> HttpResponse:
     }
     if changes:
         try:
-            services.case_update(actor=_actor(request), case=case, changes=changes)
+            services.case_update(actor=acting_user(request), case=case, changes=changes)
             messages.success(request, "Case updated.")
-        except services.CaseError as exc:
+        except errors.CaseError as exc:
             messages.error(request, str(exc))
     return redirect("cases:detail", case_id=case.pk)
 
@@ -119,7 +113,7 @@ def series_role(request: HttpRequest, case_id: str, series_id: str) -> HttpRespo
     form = SeriesRoleForm(request.POST)
     if form.is_valid():
         role = SeriesRole(form.cleaned_data["role"])
-        services.series_role_assign(actor=_actor(request), series=series, role=role)
+        services.series_role_assign(actor=acting_user(request), series=series, role=role)
         messages.success(request, f"Series {series.series_number or ''} is now {role.label}.")
     else:
         messages.error(request, "Choose one of the listed roles.")
@@ -134,8 +128,8 @@ def case_delete(request: HttpRequest, case_id: str) -> HttpResponse:
         messages.error(request, "Type the case label to confirm the deletion.")
         return redirect("cases:detail", case_id=case.pk)
     try:
-        services.case_delete(actor=_actor(request), case=case)
-    except services.CaseError as exc:
+        services.case_delete(actor=acting_user(request), case=case)
+    except errors.CaseError as exc:
         messages.error(request, str(exc))
         return redirect("cases:detail", case_id=case.pk)
     messages.success(request, f"Case {case.label} was deleted.")
@@ -155,9 +149,9 @@ def case_new(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 case: Case = services.case_create(
-                    actor=_actor(request), studies=selected, **form.cleaned_data
+                    actor=acting_user(request), studies=selected, **form.cleaned_data
                 )
-            except services.CaseError as exc:
+            except errors.CaseError as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Case {case.label} was created.")

@@ -15,8 +15,9 @@ from pathlib import Path
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
+from cases.ingest import instance_ingest
 from cases.models import Case, Region, SeriesRole, Study
-from cases.services import case_create, instance_ingest
+from cases.services import case_create
 from inference import phantoms
 
 

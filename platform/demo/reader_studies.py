@@ -72,7 +72,7 @@ def _pseudo_mri_ensure(cases: list[Case], report: ReaderStudyDemoReport) -> None
     if not missing:
         return
     # Imported here: numpy-heavy inference code is only needed when stand-ins are made.
-    from cases.services import derived_instance_store
+    from cases.ingest import derived_instance_store
     from inference.dicom_outputs import Provenance, pseudo_mri_datasets
     from inference.pseudomri.baseline import IntensityMappingBaseline
     from inference.pseudomri.data import phantom_pairs

@@ -9,15 +9,13 @@ from typing import Any
 
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
 from readerstudy import questions, services
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
+def iso_or_none(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
@@ -43,8 +41,3 @@ class ReaderStudyApi(APIView):
             body.update({key: _json_safe(value) for key, value in exc.details.items()})
             return Response(body, status=exc.status)
         return super().handle_exception(exc)
-
-
-def _actor(request: Request) -> User:
-    assert isinstance(request.user, User)  # IsAuthenticated admits only real users
-    return request.user

@@ -13,9 +13,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import acting_user
 from cases import selectors as case_selectors
 from readerstudy import selectors, services
-from readerstudy.api.base import ReaderStudyApi, _actor
+from readerstudy.api.base import ReaderStudyApi
 from readerstudy.models import ReaderStudy, StudyCase, StudyMembership
 
 
@@ -49,7 +50,7 @@ class StudyCaseListApi(ReaderStudyApi):
             case_selectors.get_case_for_user(user=request.user, case_id=case_id)
             for case_id in data.validated_data["cases"]
         ]
-        result = services.study_cases_add(actor=_actor(request), study=study, cases=cases)
+        result = services.study_cases_add(actor=acting_user(request), study=study, cases=cases)
         return Response(
             {
                 "added": [study_case_out(sc) for sc in result.added],
@@ -66,7 +67,7 @@ class StudyCaseDetailApi(ReaderStudyApi):
         study_case = selectors.get_study_case_for_user(
             user=request.user, study=study, study_case_id=study_case_id
         )
-        services.study_case_remove(actor=_actor(request), study_case=study_case)
+        services.study_case_remove(actor=acting_user(request), study_case=study_case)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -104,7 +105,7 @@ class MemberListApi(ReaderStudyApi):
             user=request.user, study=study, username=data.validated_data["username"]
         )
         services.membership_add(
-            actor=_actor(request), study=study, user=user, role=data.validated_data["role"]
+            actor=acting_user(request), study=study, user=user, role=data.validated_data["role"]
         )
         return Response({"results": _members_out(study)}, status=status.HTTP_201_CREATED)
 
@@ -114,7 +115,7 @@ class MemberDetailApi(ReaderStudyApi):
     def delete(self, request: Request, study_id: str, role: str, username: str) -> Response:
         study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
         user = selectors.get_member_user_for_user(user=request.user, study=study, username=username)
-        services.membership_remove(actor=_actor(request), study=study, user=user, role=role)
+        services.membership_remove(actor=acting_user(request), study=study, user=user, role=role)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

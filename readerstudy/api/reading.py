@@ -19,8 +19,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import acting_user
 from readerstudy import questions, selectors, services
-from readerstudy.api.base import ReaderStudyApi, _actor, _iso
+from readerstudy.api.base import ReaderStudyApi, iso_or_none
 from readerstudy.models import (
     Question,
     ReaderAssignment,
@@ -31,7 +32,7 @@ from readerstudy.models import (
 )
 
 
-def _question_out(question: Question) -> dict[str, Any]:
+def question_out(question: Question) -> dict[str, Any]:
     spec = selectors.question_spec(question)
     return {
         "key": question.key,
@@ -45,7 +46,7 @@ def _question_out(question: Question) -> dict[str, Any]:
     }
 
 
-def _reading_out(reading: Reading | None) -> dict[str, Any] | None:
+def reading_out(reading: Reading | None) -> dict[str, Any] | None:
     if reading is None:
         return None
     return {
@@ -53,8 +54,8 @@ def _reading_out(reading: Reading | None) -> dict[str, Any] | None:
         "answers": reading.answers,
         "version": reading.version,
         "status": reading.status,
-        "opened_at": _iso(reading.opened_at),
-        "submitted_at": _iso(reading.submitted_at),
+        "opened_at": iso_or_none(reading.opened_at),
+        "submitted_at": iso_or_none(reading.submitted_at),
         "amendment_reason": reading.amendment_reason,
         "amends_earlier_reading": reading.supersedes_id is not None,
     }
@@ -67,7 +68,7 @@ def _state_out(assignment: ReaderAssignment, state: selectors.AssignmentState) -
         "session": assignment.session.name,
         "state": state.state,
         "message": state.message,
-        "unlock_at": _iso(state.unlock_at),
+        "unlock_at": iso_or_none(state.unlock_at),
         "total": state.total,
         "submitted": state.submitted,
         "next_position": state.next_position,
@@ -148,8 +149,8 @@ def case_payload(
         "state": state.state,
         "editable": editable,
         "amendable": amendable,
-        "reading": _reading_out(reading),
-        "questions": [_question_out(q) for q in study.questions.order_by("order", "id")],
+        "reading": reading_out(reading),
+        "questions": [question_out(q) for q in study.questions.order_by("order", "id")],
         "viewer": viewer_config(assignment, study_case),
         "previous": f"{page}cases/{position - 1}/" if position > 1 else None,
         "next": f"{page}cases/{position + 1}/"
@@ -194,7 +195,7 @@ class CaseOpenApi(ReaderStudyApi):
             user=request.user, assignment_id=assignment_id
         )
         reading, study_case = services.reading_open(
-            actor=_actor(request), assignment=assignment, position=position
+            actor=acting_user(request), assignment=assignment, position=position
         )
         assignment.refresh_from_db()
         state = selectors.assignment_state(assignment)
@@ -213,7 +214,7 @@ class AmendIn(AnswersIn):
 
 
 def _reading_response(reading: Reading, code: int = status.HTTP_200_OK) -> Response:
-    return Response(_reading_out(reading), status=code)
+    return Response(reading_out(reading), status=code)
 
 
 class ReadingApi(ReaderStudyApi):
@@ -228,7 +229,7 @@ class ReadingApi(ReaderStudyApi):
         data = AnswersIn(data=request.data)
         data.is_valid(raise_exception=True)
         reading = services.reading_save(
-            actor=_actor(request),
+            actor=acting_user(request),
             reading=reading,
             answers=data.validated_data["answers"],
             version=data.validated_data["version"],
@@ -243,7 +244,7 @@ class ReadingSubmitApi(ReaderStudyApi):
         data = AnswersIn(data=request.data)
         data.is_valid(raise_exception=True)
         reading = services.reading_submit(
-            actor=_actor(request),
+            actor=acting_user(request),
             reading=reading,
             answers=data.validated_data["answers"],
             version=data.validated_data["version"],
@@ -256,7 +257,7 @@ class ReadingSubmitApi(ReaderStudyApi):
             following = f"{page}cases/{state.next_position}/"
         return Response(
             {
-                "reading": _reading_out(reading),
+                "reading": reading_out(reading),
                 "finished": assignment.finished_at is not None,
                 "next": following,
                 "home": reverse("readerstudy:home"),
@@ -268,7 +269,7 @@ class ReadingHeartbeatApi(ReaderStudyApi):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, reading_id: str) -> Response:
         reading = selectors.get_reading_for_user(user=request.user, reading_id=reading_id)
-        services.reading_heartbeat(actor=_actor(request), reading=reading)
+        services.reading_heartbeat(actor=acting_user(request), reading=reading)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -279,7 +280,7 @@ class ReadingAmendApi(ReaderStudyApi):
         data = AmendIn(data=request.data)
         data.is_valid(raise_exception=True)
         amended = services.reading_amend(
-            actor=_actor(request),
+            actor=acting_user(request),
             reading=reading,
             answers=data.validated_data["answers"],
             version=data.validated_data["version"],

@@ -16,9 +16,10 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import acting_user
 from readerstudy import imports, selectors
-from readerstudy.api.base import ReaderStudyApi, _actor
-from readerstudy.api.reading import _reading_out
+from readerstudy.api.base import ReaderStudyApi
+from readerstudy.api.reading import reading_out
 from readerstudy.models import ReaderStudy, Reading, SlotPlacement
 from readerstudy.results import sheets
 
@@ -41,7 +42,7 @@ class StudyReadingsApi(ReaderStudyApi):
             {
                 "results": [
                     {
-                        **(_reading_out(r) or {}),
+                        **(reading_out(r) or {}),
                         "reader": r.assignment.reader.get_username(),
                         "session": r.assignment.session.order,
                         "case": r.study_case.case.label,
@@ -97,7 +98,7 @@ class ImportReadingsApi(ReaderStudyApi):
         data = ReadingsImportIn(data=request.data)
         data.is_valid(raise_exception=True)
         result = imports.readings_import_upload(
-            actor=_actor(request),
+            actor=acting_user(request),
             study=study,
             upload=data.validated_data["file"],
             replace=data.validated_data["replace"],

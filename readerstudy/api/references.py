@@ -12,8 +12,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import acting_user
 from readerstudy import protocols, selectors, services
-from readerstudy.api.base import ReaderStudyApi, _actor, _iso
+from readerstudy.api.base import ReaderStudyApi, iso_or_none
 from readerstudy.api.enrolment import study_case_out
 from readerstudy.models import Question, ReferenceStandard, Session
 
@@ -35,7 +36,7 @@ def reference_out(reference: ReferenceStandard) -> dict[str, Any]:
         "provenance": reference.provenance,
         "entered_by": reference.entered_by.get_username() if reference.entered_by else None,
         "version": reference.version,
-        "updated_at": _iso(reference.updated_at),
+        "updated_at": iso_or_none(reference.updated_at),
     }
 
 
@@ -81,7 +82,7 @@ class ReferenceListApi(ReaderStudyApi):
                 user=request.user, study=study, username=values["reference_reader"]
             )
         rule = services.reference_rule_create(
-            actor=_actor(request),
+            actor=acting_user(request),
             study=study,
             source=values["source"],
             session=session_of(values.get("session")),
@@ -127,7 +128,7 @@ class CaseReferenceApi(ReaderStudyApi):
             if question is None:
                 raise services.ReaderStudyError(f"no question {values['question']!r} in the study")
         reference = services.reference_set(
-            actor=_actor(request),
+            actor=acting_user(request),
             study_case=study_case,
             source=values["source"],
             values=values["values"],

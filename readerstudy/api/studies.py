@@ -14,10 +14,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import can_manage_studies
+from accounts.permissions import acting_user, can_manage_studies
 from readerstudy import protocols, questions, selectors, services
-from readerstudy.api.base import ReaderStudyApi, _actor, _iso
-from readerstudy.api.reading import _question_out
+from readerstudy.api.base import ReaderStudyApi, iso_or_none
+from readerstudy.api.reading import question_out
 from readerstudy.models import Question, ReaderStudy, Session
 
 
@@ -34,7 +34,7 @@ def study_out(study: ReaderStudy) -> dict[str, Any]:
         "crossover": study.crossover,
         "allow_amendments": study.allow_amendments,
         "reference_form": study.reference_form,
-        "created_at": _iso(study.created_at),
+        "created_at": iso_or_none(study.created_at),
         "frozen": selectors.study_has_readings(study),
         "url": reverse("readerstudy:study", args=[study.pk]),
     }
@@ -51,7 +51,7 @@ def session_out(session: Session) -> dict[str, Any]:
 
 
 def _coordinator_question_out(question: Question) -> dict[str, Any]:
-    return {**_question_out(question), "order": question.order, "formula": question.formula}
+    return {**question_out(question), "order": question.order, "formula": question.formula}
 
 
 class ProtocolsApi(ReaderStudyApi):
@@ -99,7 +99,7 @@ class StudyListApi(ReaderStudyApi):
         data = StudyCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
         study = services.study_create_from_template(
-            actor=_actor(request),
+            actor=acting_user(request),
             protocol=data.validated_data["protocol"],
             title=data.validated_data["title"],
             washout_days=data.validated_data.get("washout_days"),
@@ -137,7 +137,7 @@ class StudyDetailApi(ReaderStudyApi):
         data = StudyUpdateIn(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         study = services.study_update(
-            actor=_actor(request), study=study, changes=dict(data.validated_data)
+            actor=acting_user(request), study=study, changes=dict(data.validated_data)
         )
         return Response(study_out(study))
 
@@ -153,7 +153,7 @@ class StudyStatusApi(ReaderStudyApi):
         data = StatusIn(data=request.data)
         data.is_valid(raise_exception=True)
         study = services.study_status_set(
-            actor=_actor(request), study=study, status=data.validated_data["status"]
+            actor=acting_user(request), study=study, status=data.validated_data["status"]
         )
         return Response(study_out(study))
 
@@ -200,7 +200,7 @@ class QuestionListApi(ReaderStudyApi):
         data = QuestionIn(data=request.data)
         data.is_valid(raise_exception=True)
         question = services.question_create(
-            actor=_actor(request), study=study, **data.validated_data
+            actor=acting_user(request), study=study, **data.validated_data
         )
         return Response(_coordinator_question_out(question), status=status.HTTP_201_CREATED)
 
@@ -213,7 +213,7 @@ class QuestionDetailApi(ReaderStudyApi):
         data = QuestionUpdateIn(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         question = services.question_update(
-            actor=_actor(request), question=question, changes=dict(data.validated_data)
+            actor=acting_user(request), question=question, changes=dict(data.validated_data)
         )
         return Response(_coordinator_question_out(question))
 
@@ -221,7 +221,7 @@ class QuestionDetailApi(ReaderStudyApi):
     def delete(self, request: Request, study_id: str, key: str) -> Response:
         study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
         question = selectors.get_question_for_user(user=request.user, study=study, key=key)
-        services.question_delete(actor=_actor(request), question=question)
+        services.question_delete(actor=acting_user(request), question=question)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -249,7 +249,9 @@ class SessionListApi(ReaderStudyApi):
         study = selectors.get_managed_study_for_user(user=request.user, study_id=study_id)
         data = SessionIn(data=request.data)
         data.is_valid(raise_exception=True)
-        session = services.session_create(actor=_actor(request), study=study, **data.validated_data)
+        session = services.session_create(
+            actor=acting_user(request), study=study, **data.validated_data
+        )
         return Response(session_out(session), status=status.HTTP_201_CREATED)
 
 
@@ -261,6 +263,6 @@ class SessionDetailApi(ReaderStudyApi):
         data = SessionUpdateIn(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         session = services.session_update(
-            actor=_actor(request), session=session, changes=dict(data.validated_data)
+            actor=acting_user(request), session=session, changes=dict(data.validated_data)
         )
         return Response(session_out(session))

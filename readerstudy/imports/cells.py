@@ -161,7 +161,7 @@ def _json(text: str) -> Any:
     return value
 
 
-def _parse_moment(text: str) -> dt.datetime:
+def parse_moment(text: str) -> dt.datetime:
     moment = parse_datetime(text.strip())
     if moment is None:
         raise ValueError("expected an ISO 8601 date and time, e.g. 2025-01-31T14:05:00+00:00")
@@ -178,7 +178,7 @@ def _parse_moment(text: str) -> dt.datetime:
     return moment
 
 
-def _parse_slots(text: str) -> dict[str, str]:
+def parse_slots(text: str) -> dict[str, str]:
     slots: dict[str, str] = {}
     for part in text.split(";"):
         label, sep, arm = part.partition("=")
@@ -188,6 +188,6 @@ def _parse_slots(text: str) -> dict[str, str]:
     return slots
 
 
-def _cell(row: list[str], columns: Mapping[str, int], name: str) -> str:
+def row_cell(row: list[str], columns: Mapping[str, int], name: str) -> str:
     index = columns.get(name)
     return _unquote(row[index].strip()) if index is not None else ""

@@ -8,16 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from readerstudy import questions
-from readerstudy.imports.matching import _Context
-from readerstudy.imports.results import _Draft, _Errors
+from readerstudy.imports.matching import MatchContext
+from readerstudy.imports.results import Errors, ImportDraft
 from readerstudy.models import SlotPlacement
 
 
-def _placement_slots(placements: Sequence[SlotPlacement]) -> dict[str, str]:
+def placement_slots(placements: Sequence[SlotPlacement]) -> dict[str, str]:
     return {p.slot: p.arm or p.series.role for p in placements}
 
 
-def _check_draft(draft: _Draft, ctx: _Context, replace: bool, errors: _Errors) -> None:
+def check_draft(draft: ImportDraft, ctx: MatchContext, replace: bool, errors: Errors) -> None:
     where = (
         f"{draft.assignment.reader.get_username()}, {draft.assignment.session.name}, "
         f"case {draft.study_case.case.label}"
@@ -43,7 +43,7 @@ def _check_draft(draft: _Draft, ctx: _Context, replace: bool, errors: _Errors) -
             f"{where} already has a reading; import with 'replace' to supersede it "
             "(the existing reading is kept)",
         )
-    current = _placement_slots(placements)
+    current = placement_slots(placements)
     shuffled = bool(draft.assignment.protocol_session.hanging_protocol.get("shuffle_slots"))
     if draft.slots is None:
         if shuffled and len(current) > 1:
@@ -81,7 +81,7 @@ def _slots_text(slots: Mapping[str, str]) -> str:
 
 
 def _roi_errors(
-    draft: _Draft, ctx: _Context, placements: Sequence[SlotPlacement]
+    draft: ImportDraft, ctx: MatchContext, placements: Sequence[SlotPlacement]
 ) -> dict[str, str]:
     """An ROI names a blinded series of this reader's case (as the reading API requires)."""
     allowed = {p.blinded_series_uid for p in placements} | {

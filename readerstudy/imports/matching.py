@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from readerstudy import questions, selectors
-from readerstudy.imports.cells import _cell, cell_value
-from readerstudy.imports.results import _Errors
+from readerstudy.imports.cells import cell_value, row_cell
+from readerstudy.imports.results import Errors
 from readerstudy.models import (
     MemberRole,
     Question,
@@ -22,7 +22,7 @@ from readerstudy.models import (
 )
 
 
-class _Context:
+class MatchContext:
     """The study's readers, sessions, cases and questions, loaded once."""
 
     def __init__(self, study: ReaderStudy) -> None:
@@ -67,16 +67,16 @@ def _ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _locate(
-    row: list[str], line: int, columns: Mapping[str, int], ctx: _Context, errors: _Errors
+def locate(
+    row: list[str], line: int, columns: Mapping[str, int], ctx: MatchContext, errors: Errors
 ) -> tuple[ReaderAssignment, StudyCase] | None:
     """The reader's assignment and the case a row is about, or ``None`` (errors added)."""
-    username = _cell(row, columns, "reader")
+    username = row_cell(row, columns, "reader")
     reader = ctx.readers.get(username)
     if reader is None:
         errors.add(line, "reader", f"{username!r} is not a reader of this study")
         return None
-    order_text, name = _cell(row, columns, "session"), _cell(row, columns, "session_name")
+    order_text, name = row_cell(row, columns, "session"), row_cell(row, columns, "session_name")
     session = None
     if order_text:
         if not _ascii_digits(order_text) or int(order_text) not in ctx.sessions:
@@ -100,8 +100,8 @@ def _locate(
     if assignment is None:
         errors.add(line, "reader", f"{username!r} has no assignment in {session.name}")
         return None
-    label, case_id = _cell(row, columns, "case"), _cell(row, columns, "study_case_id")
-    position = _cell(row, columns, "position")
+    label, case_id = row_cell(row, columns, "case"), row_cell(row, columns, "study_case_id")
+    position = row_cell(row, columns, "position")
     study_case = None
     if label:
         study_case = ctx.case_by_label.get(label)
@@ -135,22 +135,22 @@ def _locate(
     return assignment, study_case
 
 
-def _row_value(
-    row: list[str], line: int, columns: Mapping[str, int], ctx: _Context, errors: _Errors
+def row_value(
+    row: list[str], line: int, columns: Mapping[str, int], ctx: MatchContext, errors: Errors
 ) -> tuple[questions.QuestionSpec, Any] | None:
-    key = _cell(row, columns, "question")
+    key = row_cell(row, columns, "question")
     spec = ctx.spec_by_key.get(key)
     if spec is None:
         errors.add(line, "question", f"this study has no question {key!r}")
         return None
-    given_type = _cell(row, columns, "question_type")
+    given_type = row_cell(row, columns, "question_type")
     if given_type and given_type != spec.type:
         errors.add(line, "question_type", f"{key} is a {spec.type} question here, not {given_type}")
         return None
     if spec.type == questions.COMPUTED:
         return spec, None
     try:
-        value = cell_value(spec, _cell(row, columns, "value"))
+        value = cell_value(spec, row_cell(row, columns, "value"))
         questions.validate_answer(spec, value)
     except questions.AnswerError as exc:
         errors.add(line, "value", f"{key} ({spec.type}): {exc.errors[key]}")

@@ -81,23 +81,23 @@ class ImportResult:
         }
 
 
-class _TooManyErrors(Exception):
+class TooManyErrors(Exception):
     pass
 
 
-class _Errors:
+class Errors:
     def __init__(self, result: ImportResult) -> None:
         self.result = result
 
     def add(self, line: int, column: str, message: str) -> None:
         if len(self.result.errors) >= MAX_ERRORS:
             self.result.errors_truncated = True
-            raise _TooManyErrors
+            raise TooManyErrors
         self.result.errors.append(ImportIssue(line, column, message))
 
 
 @dataclass
-class _Draft:
+class ImportDraft:
     """The rows of one reading to import (reader, session, case)."""
 
     assignment: ReaderAssignment

@@ -12,16 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from readerstudy import questions
-from readerstudy.imports.cells import _cell, _parse_moment, _parse_slots
-from readerstudy.imports.matching import _Context, _locate, _row_value
-from readerstudy.imports.results import ImportResult, _Draft, _Errors
+from readerstudy.imports.cells import parse_moment, parse_slots, row_cell
+from readerstudy.imports.matching import MatchContext, locate, row_value
+from readerstudy.imports.results import Errors, ImportDraft, ImportResult
 from readerstudy.models import ReadingStatus
 from readerstudy.results.sheets import COLUMNS
 
 MAX_ROWS = 100_000
 
 
-def _decode(data: bytes, errors: _Errors) -> str | None:
+def decode_upload(data: bytes, errors: Errors) -> str | None:
     try:
         return data.decode("utf-8-sig")  # with or without the BOM Excel writes
     except UnicodeDecodeError as exc:
@@ -48,7 +48,7 @@ _REQUIRED_ANY = (
 )
 
 
-def _header(row: list[str], result: ImportResult, errors: _Errors) -> dict[str, int] | None:
+def _header(row: list[str], result: ImportResult, errors: Errors) -> dict[str, int] | None:
     names = [name.strip().lower() for name in row]
     columns: dict[str, int] = {}
     for index, name in enumerate(names):
@@ -73,17 +73,17 @@ def _header(row: list[str], result: ImportResult, errors: _Errors) -> dict[str, 
 
 
 def _row_timing(
-    row: list[str], line: int, columns: Mapping[str, int], errors: _Errors
+    row: list[str], line: int, columns: Mapping[str, int], errors: Errors
 ) -> tuple[dt.datetime | None, dt.datetime | None, float, dict[str, str] | None] | None:
     values: list[Any] = []
     for name in ("opened_at", "submitted_at"):
-        text = _cell(row, columns, name)
+        text = row_cell(row, columns, name)
         try:
-            values.append(_parse_moment(text) if text else None)
+            values.append(parse_moment(text) if text else None)
         except ValueError as exc:
             errors.add(line, name, str(exc))
             return None
-    text = _cell(row, columns, "active_seconds")
+    text = row_cell(row, columns, "active_seconds")
     try:
         seconds = float(text.replace(",", ".")) if text else 0.0
         if not math.isfinite(seconds) or seconds < 0:
@@ -91,9 +91,9 @@ def _row_timing(
     except ValueError:
         errors.add(line, "active_seconds", "expected a number of seconds, 0 or more")
         return None
-    text = _cell(row, columns, "slots")
+    text = row_cell(row, columns, "slots")
     try:
-        slots = _parse_slots(text) if text else None
+        slots = parse_slots(text) if text else None
     except ValueError as exc:
         errors.add(line, "slots", str(exc))
         return None
@@ -101,14 +101,14 @@ def _row_timing(
 
 
 def _skip(
-    row: list[str], line: int, columns: Mapping[str, int], result: ImportResult, errors: _Errors
+    row: list[str], line: int, columns: Mapping[str, int], result: ImportResult, errors: Errors
 ) -> bool | None:
     """Whether the row is history to skip (superseded or unfinished); ``None``: an error."""
-    current = _cell(row, columns, "is_current").lower()
+    current = row_cell(row, columns, "is_current").lower()
     if current not in ("", "true", "false"):
         errors.add(line, "is_current", "expected true or false")
         return None
-    status = _cell(row, columns, "reading_status").lower()
+    status = row_cell(row, columns, "reading_status").lower()
     if status not in ("", ReadingStatus.SUBMITTED, ReadingStatus.IN_PROGRESS):
         errors.add(line, "reading_status", "expected submitted or in_progress")
         return None
@@ -121,10 +121,10 @@ def _skip(
     return False
 
 
-def _read_rows(
-    text: str, ctx: _Context, result: ImportResult, errors: _Errors
-) -> dict[tuple[Any, Any], _Draft]:
-    drafts: dict[tuple[Any, Any], _Draft] = {}
+def read_rows(
+    text: str, ctx: MatchContext, result: ImportResult, errors: Errors
+) -> dict[tuple[Any, Any], ImportDraft]:
+    drafts: dict[tuple[Any, Any], ImportDraft] = {}
     first_line = text.split("\n", 1)[0]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
     try:
@@ -161,15 +161,17 @@ def _read_rows(
         skip = _skip(row, line, columns, result, errors)
         if skip is None or skip:
             continue
-        located = _locate(row, line, columns, ctx, errors)
-        typed = _row_value(row, line, columns, ctx, errors)
+        located = locate(row, line, columns, ctx, errors)
+        typed = row_value(row, line, columns, ctx, errors)
         if located is None:
             continue
         assignment, study_case = located
         draft = drafts.get((assignment.pk, study_case.pk))
         timing = _row_timing(row, line, columns, errors)
         if draft is None:
-            draft = drafts[(assignment.pk, study_case.pk)] = _Draft(assignment, study_case, line)
+            draft = drafts[(assignment.pk, study_case.pk)] = ImportDraft(
+                assignment, study_case, line
+            )
         if typed is None or timing is None:
             draft.broken = True
             continue

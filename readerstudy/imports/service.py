@@ -12,17 +12,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from readerstudy.imports.checks import _check_draft
-from readerstudy.imports.matching import _Context
+from readerstudy.imports.checks import check_draft
+from readerstudy.imports.matching import MatchContext
 from readerstudy.imports.results import (
+    Errors,
+    ImportDraft,
     ImportResult,
     ImportTooLargeError,
-    _Draft,
-    _Errors,
-    _TooManyErrors,
+    TooManyErrors,
 )
-from readerstudy.imports.rows import _decode, _read_rows
-from readerstudy.imports.store import _ensure_open, _store
+from readerstudy.imports.rows import decode_upload, read_rows
+from readerstudy.imports.store import ensure_open, store_readings
 from readerstudy.models import ReaderStudy
 from readerstudy.tasks import exports_schedule
 
@@ -45,7 +45,7 @@ def readings_import(
     (409), a file over ``MAX_BYTES`` is a 413; anything wrong inside the file comes back in
     ``result.errors`` (line, column, message; the first ``MAX_ERRORS``) with nothing stored.
     """
-    _ensure_open(study)
+    ensure_open(study)
     if len(data) > MAX_BYTES:
         raise ImportTooLargeError(
             f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it."
@@ -56,19 +56,19 @@ def readings_import(
         dry_run=dry_run,
         replace=replace,
     )
-    errors = _Errors(result)
-    drafts: list[_Draft] = []
+    errors = Errors(result)
+    drafts: list[ImportDraft] = []
     try:
-        text = _decode(data, errors)
+        text = decode_upload(data, errors)
         if text is not None:
-            ctx = _Context(study)
-            found = _read_rows(text, ctx, result, errors)
+            ctx = MatchContext(study)
+            found = read_rows(text, ctx, result, errors)
             if not found and not result.errors:
                 errors.add(2, "", "the file has no readings to import")
             for draft in found.values():
-                _check_draft(draft, ctx, replace, errors)
+                check_draft(draft, ctx, replace, errors)
             drafts = sorted(found.values(), key=lambda d: d.line)
-    except _TooManyErrors:
+    except TooManyErrors:
         pass
     if result.errors:
         result.readings = 0
@@ -79,7 +79,9 @@ def readings_import(
         return result
     result.replaced = 0
     with transaction.atomic():
-        _store(actor=actor, study=study, drafts=drafts, result=result, now=now or timezone.now())
+        store_readings(
+            actor=actor, study=study, drafts=drafts, result=result, now=now or timezone.now()
+        )
         exports_schedule(study_id=study.pk)
     result.stored = True
     return result
@@ -89,7 +91,7 @@ def readings_import_upload(
     *, actor: User, study: ReaderStudy, upload: UploadedFile, replace: bool, dry_run: bool
 ) -> ImportResult:
     """``readings_import`` of an uploaded file, refused above the size cap before it is read."""
-    _ensure_open(study)
+    ensure_open(study)
     if upload.size is not None and upload.size > MAX_BYTES:
         raise ImportTooLargeError(
             f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it."

@@ -13,8 +13,8 @@ from accounts.models import User
 from accounts.services import audit_event_record
 from readerstudy import services
 from readerstudy.blinding import blinded_uid
-from readerstudy.imports.checks import _placement_slots
-from readerstudy.imports.results import ImportResult, _Draft
+from readerstudy.imports.checks import placement_slots
+from readerstudy.imports.results import ImportDraft, ImportResult
 from readerstudy.models import (
     ReaderAssignment,
     ReaderStudy,
@@ -28,7 +28,7 @@ from readerstudy.models import (
 REPLACED_BY_IMPORT = "Replaced by a coordinator's import of readings"
 
 
-def _rearrange_slots(draft: _Draft, slots: Mapping[str, str]) -> None:
+def _rearrange_slots(draft: ImportDraft, slots: Mapping[str, str]) -> None:
     """Show in each slot what the reader saw there (the CSV's slots), as a shuffle would."""
     assignment, study_case = draft.assignment, draft.study_case
     placements = list(
@@ -55,16 +55,16 @@ def _rearrange_slots(draft: _Draft, slots: Mapping[str, str]) -> None:
         placement.save()
 
 
-def _store(
+def store_readings(
     *,
     actor: User,
     study: ReaderStudy,
-    drafts: Sequence[_Draft],
+    drafts: Sequence[ImportDraft],
     result: ImportResult,
     now: dt.datetime,
 ) -> None:
     locked = ReaderStudy.objects.select_for_update().get(pk=study.pk)
-    _ensure_open(locked)
+    ensure_open(locked)
     finished: set[Any] = set()
     for draft in drafts:
         old = (
@@ -84,7 +84,7 @@ def _store(
             )
         before_slots = None
         if draft.new_slots is not None:
-            before_slots = _placement_slots(
+            before_slots = placement_slots(
                 list(
                     SlotPlacement.objects.filter(
                         assignment=draft.assignment, study_case=draft.study_case
@@ -187,7 +187,7 @@ def _finish_assignments(*, actor: User, assignment_ids: set[Any]) -> None:
             assignment.save(update_fields=changed)
 
 
-def _ensure_open(study: ReaderStudy) -> None:
+def ensure_open(study: ReaderStudy) -> None:
     if study.status == StudyStatus.CLOSED:
         raise services.ConflictError(
             "The study is closed: its readings are final. Reopen it to import readings."

@@ -45,9 +45,7 @@ def _page_context(request: HttpRequest, results: load.Results) -> dict[str, Any]
     accuracy = [row for row in reference_rows if row.statistic == "accuracy"]
     kappas = [row for row in rows if row.statistic.startswith("kappa") or "Fleiss" in row.statistic]
     chosen = [
-        c
-        for c in results.analysis.confusions
-        if load.involves(c, reader=reader, session=session)
+        c for c in results.analysis.confusions if load.involves(c, reader=reader, session=session)
     ]
     # Each plot costs matplotlib about 0.1 s: draw the first few, count the rest.
     confusions = [(c, confusion_plot(c)) for c in chosen[:MAX_CONFUSION_PLOTS]]

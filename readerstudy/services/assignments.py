@@ -27,16 +27,16 @@ from readerstudy.models import (
     SlotPlacement,
     StudyMembership,
 )
-from readerstudy.services.base import ConflictError, ReaderStudyError, _study_changed
+from readerstudy.services.base import ConflictError, ReaderStudyError, study_changed
 
 
-def _case_series(case: Case) -> list[Series]:
+def case_series(case: Case) -> list[Series]:
     return list(
         Series.objects.filter(study__case=case).order_by("series_number", "series_instance_uid")
     )
 
 
-def _pick(series: Sequence[Series], roles: Iterable[str]) -> Series | None:
+def series_pick(series: Sequence[Series], roles: Iterable[str]) -> Series | None:
     """The first series in role priority order (then by series number)."""
     for role in roles:
         for item in series:
@@ -59,7 +59,7 @@ def membership_add(
         return StudyMembership.objects.get(study=study, user=user, role=role)
     membership, created = StudyMembership.objects.get_or_create(study=study, user=user, role=role)
     if created:
-        _study_changed(study.pk)
+        study_changed(study.pk)
         audit_event_record(
             actor=actor,
             verb="study.member_add",
@@ -85,7 +85,7 @@ def membership_remove(*, actor: User | None, study: ReaderStudy, user: User, rol
         ).exists():
             raise ConflictError("this reader has readings, which are kept; close the study instead")
         ReaderAssignment.objects.filter(session__study=study, reader=user).delete()
-    _study_changed(study.pk)
+    study_changed(study.pk)
     audit_event_record(
         actor=actor,
         verb="study.member_remove",
@@ -120,7 +120,7 @@ def _case_order(assignment: ReaderAssignment, reader_index: int) -> list[str]:
     return randomization.seeded_order(ids, assignment.seed)
 
 
-def _assignment_create(
+def assignment_create(
     *, actor: User | None, session: Session, reader: User, membership: StudyMembership
 ) -> ReaderAssignment:
     reader_index = membership.reader_index or 0
@@ -139,8 +139,8 @@ def _assignment_create(
     }
     assignment.case_order = _case_order(assignment, reader_index)
     assignment.save()
-    _placements_create(assignment)
-    _study_changed(session.study_id)
+    placements_create(assignment)
+    study_changed(session.study_id)
     audit_event_record(
         actor=actor,
         verb="assignment.create",
@@ -172,7 +172,7 @@ def reader_assign(
         membership = StudyMembership.objects.create(
             study=study, user=reader, role=MemberRole.READER, reader_index=index
         )
-        _study_changed(study.pk)
+        study_changed(study.pk)
         audit_event_record(
             actor=actor,
             verb="study.member_add",
@@ -183,14 +183,14 @@ def reader_assign(
     for session in study.sessions.order_by("order"):
         if not ReaderAssignment.objects.filter(session=session, reader=reader).exists():
             created.append(
-                _assignment_create(
+                assignment_create(
                     actor=actor, session=session, reader=reader, membership=membership
                 )
             )
     return created
 
 
-def _placements_create(assignment: ReaderAssignment) -> None:
+def placements_create(assignment: ReaderAssignment) -> None:
     """(Re)make the blinded slot placements of every case of an assignment."""
     assignment.placements.all().delete()
     study = assignment.session.study
@@ -201,16 +201,18 @@ def _placements_create(assignment: ReaderAssignment) -> None:
     placements = []
     for case_id in assignment.case_order:
         study_case = cases[case_id]
-        series = _case_series(study_case.case)
+        series = case_series(study_case.case)
         study_uid = blinded_uid(secret, assignment.pk, case_id, "study")
         order = list(range(len(slots)))
         if protocol.get("shuffle_slots"):
             order = randomization.slot_permutation(len(slots), seed=assignment.seed, key=case_id)
         for index, label_slot in enumerate(slots):
             content = slots[order[index]]
-            chosen = _pick(series, content["roles"])
+            chosen = series_pick(series, content["roles"])
             overlay = (
-                _pick(series, [content["overlay_role"]]) if content.get("overlay_role") else None
+                series_pick(series, [content["overlay_role"]])
+                if content.get("overlay_role")
+                else None
             )
             if chosen is None:
                 raise ConflictError(
@@ -241,7 +243,7 @@ def _placements_create(assignment: ReaderAssignment) -> None:
     SlotPlacement.objects.bulk_create(placements)
 
 
-def _assignments_refresh(study: ReaderStudy, *, actor: User | None) -> None:
+def assignments_refresh(study: ReaderStudy, *, actor: User | None) -> None:
     """Re-derive every assignment's order (same seed) and placements after the cases changed.
 
     Only reachable before any reading exists (cases freeze with the first reading).
@@ -257,7 +259,7 @@ def _assignments_refresh(study: ReaderStudy, *, actor: User | None) -> None:
         before = list(assignment.case_order)
         assignment.case_order = _case_order(assignment, indices.get(assignment.reader_id) or 0)
         assignment.save(update_fields=["case_order"])
-        _placements_create(assignment)
+        placements_create(assignment)
         audit_event_record(
             actor=actor,
             verb="assignment.reorder",

@@ -37,23 +37,23 @@ class NotAllowedError(ReaderStudyError):
 AnswerError = questions.AnswerError
 
 
-def _now(now: dt.datetime | None) -> dt.datetime:
+def moment_or_now(now: dt.datetime | None) -> dt.datetime:
     return now or timezone.now()
 
 
-def _exports_refresh(study_id: Any) -> None:
+def exports_refresh(study_id: Any) -> None:
     """Have the study's export files rebuilt after this change commits."""
     tasks.exports_schedule(study_id=study_id)
 
 
-def _study_changed(study_id: Any) -> None:
+def study_changed(study_id: Any) -> None:
     """The study's design changed (questions, sessions, cases, members, rules): its exports
     carry a new version, which a worker builds."""
     ReaderStudy.objects.filter(pk=study_id).update(updated_at=timezone.now())
-    _exports_refresh(study_id)
+    exports_refresh(study_id)
 
 
-def _ensure_not_frozen(study: ReaderStudy, what: str) -> None:
+def ensure_not_frozen(study: ReaderStudy, what: str) -> None:
     if selectors.study_has_readings(study):
         raise ConflictError(
             f"{what} are frozen: readers have started reading this study. "

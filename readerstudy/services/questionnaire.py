@@ -21,8 +21,8 @@ from readerstudy.services.base import (
     AnswerError,
     ConflictError,
     ReaderStudyError,
-    _ensure_not_frozen,
-    _study_changed,
+    ensure_not_frozen,
+    study_changed,
 )
 
 
@@ -97,7 +97,7 @@ def question_create(
     formula: str = "",
     order: int | None = None,
 ) -> Question:
-    _ensure_not_frozen(study, "Questions")
+    ensure_not_frozen(study, "Questions")
     if not _KEY.fullmatch(key):
         raise ReaderStudyError("key must start with a letter and hold a-z, 0-9 and _ (50 at most)")
     if Question.objects.filter(study=study, key=key).exists():
@@ -119,7 +119,7 @@ def question_create(
     )
     _check_question(question)
     question.save()
-    _study_changed(question.study_id)
+    study_changed(question.study_id)
     audit_event_record(
         actor=actor, verb="question.create", obj=question, after=_question_data(question)
     )
@@ -135,7 +135,7 @@ def question_update(
     if unknown:
         raise ReaderStudyError(f"cannot change {', '.join(unknown)}")
     if set(changes) - _ALWAYS_EDITABLE:
-        _ensure_not_frozen(question.study, "Questions")
+        ensure_not_frozen(question.study, "Questions")
     before = _question_data(question)
     for name, value in changes.items():
         setattr(question, name, value)
@@ -143,7 +143,7 @@ def question_update(
         raise ReaderStudyError("label must not be empty")
     _check_question(question)
     question.save()
-    _study_changed(question.study_id)
+    study_changed(question.study_id)
     audit_event_record(
         actor=actor,
         verb="question.update",
@@ -156,7 +156,7 @@ def question_update(
 
 @transaction.atomic
 def question_delete(*, actor: User | None, question: Question) -> None:
-    _ensure_not_frozen(question.study, "Questions")
+    ensure_not_frozen(question.study, "Questions")
     readers = [
         s.key
         for s in study_specs(question.study)
@@ -167,7 +167,7 @@ def question_delete(*, actor: User | None, question: Question) -> None:
     targets = _cnr_targets(question.key, study_specs(question.study))
     if targets:
         raise ConflictError(f"{', '.join(targets)} measures its CNR against {question.key!r}")
-    _study_changed(question.study_id)
+    study_changed(question.study_id)
     audit_event_record(
         actor=actor, verb="question.delete", obj=question, before=_question_data(question)
     )

@@ -28,8 +28,8 @@ from readerstudy.services.base import (
     ConflictError,
     NotAllowedError,
     ReaderStudyError,
-    _exports_refresh,
-    _now,
+    exports_refresh,
+    moment_or_now,
 )
 
 # A gap between heartbeats longer than this is time away from the case, not reading time.
@@ -63,7 +63,7 @@ def reading_open(
 
     Readers read in their order: the next unsubmitted case or any case before it.
     """
-    now = _now(now)
+    now = moment_or_now(now)
     assignment = ReaderAssignment.objects.select_for_update().get(pk=assignment.pk)
     study_case = selectors.study_case_at(assignment, position)
     state = selectors.assignment_state(assignment, now=now)
@@ -167,7 +167,7 @@ def reading_save(
     now: dt.datetime | None = None,
 ) -> Reading:
     """Autosave part of the answers (``null`` clears one). Stale ``version``: 409, nothing saved."""
-    now = _now(now)
+    now = moment_or_now(now)
     reading = _lock_for_change(reading, version, now)
     if reading.status != ReadingStatus.IN_PROGRESS:
         raise ConflictError("This reading is submitted and locked.")
@@ -190,7 +190,7 @@ def reading_save(
 @transaction.atomic
 def reading_heartbeat(*, actor: User, reading: Reading, now: dt.datetime | None = None) -> Reading:
     """The reading page is open and in use: add the time since the last sign of activity."""
-    now = _now(now)
+    now = moment_or_now(now)
     reading = Reading.objects.select_for_update().get(pk=reading.pk)
     if reading.status == ReadingStatus.IN_PROGRESS and reading.is_current:
         _touch(reading, now)
@@ -208,7 +208,7 @@ def reading_submit(
     now: dt.datetime | None = None,
 ) -> Reading:
     """Submit (and lock) a reading; every required question must be answered (else 400)."""
-    now = _now(now)
+    now = moment_or_now(now)
     reading = _lock_for_change(reading, version, now)
     if reading.status != ReadingStatus.IN_PROGRESS:
         raise ConflictError("This reading is already submitted.")
@@ -247,7 +247,7 @@ def reading_submit(
             obj=assignment,
             after={"finished_at": now.isoformat()},
         )
-    _exports_refresh(assignment.session.study_id)
+    exports_refresh(assignment.session.study_id)
     return reading
 
 
@@ -263,7 +263,7 @@ def reading_amend(
 ) -> Reading:
     """Correct a submitted reading, when the study allows it: a new reading supersedes the old
     one (kept, with its values), with the reason in both the reading and the audit trail."""
-    now = _now(now)
+    now = moment_or_now(now)
     study = reading.assignment.session.study
     if not study.allow_amendments:
         raise NotAllowedError("Submitted readings cannot be amended in this study.")
@@ -303,5 +303,5 @@ def reading_amend(
         after={"reading": str(new.pk), **after},
         reason=reason.strip(),
     )
-    _exports_refresh(study.pk)
+    exports_refresh(study.pk)
     return new

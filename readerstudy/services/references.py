@@ -26,8 +26,8 @@ from readerstudy.selectors import question_spec
 from readerstudy.services.base import (
     ConflictError,
     ReaderStudyError,
-    _exports_refresh,
-    _study_changed,
+    exports_refresh,
+    study_changed,
 )
 
 
@@ -121,7 +121,7 @@ def reference_set(
         after=_reference_data(reference),
         reason=provenance,
     )
-    _exports_refresh(study.pk)
+    exports_refresh(study.pk)
     return reference
 
 
@@ -158,7 +158,7 @@ def reference_rule_create(
         provenance=provenance,
         entered_by=actor,
     )
-    _study_changed(study.pk)
+    study_changed(study.pk)
     audit_event_record(
         actor=actor,
         verb="reference.rule_create",

@@ -28,12 +28,12 @@ from readerstudy.models import (
     StudyMembership,
     StudyStatus,
 )
-from readerstudy.services.assignments import _assignment_create, _placements_create
+from readerstudy.services.assignments import assignment_create, placements_create
 from readerstudy.services.base import (
     ConflictError,
     ReaderStudyError,
-    _ensure_not_frozen,
-    _study_changed,
+    ensure_not_frozen,
+    study_changed,
 )
 
 
@@ -189,7 +189,7 @@ def study_update(
     for name, value in changes.items():
         setattr(study, name, value)
     study.save()
-    _study_changed(study.pk)
+    study_changed(study.pk)
     audit_event_record(
         actor=actor, verb="study.update", obj=study, before=before, after=_study_data(study)
     )
@@ -227,7 +227,7 @@ def study_status_set(*, actor: User | None, study: ReaderStudy, status: str) -> 
     before = {"status": study.status}
     study.status = status
     study.save(update_fields=["status", "updated_at"])
-    _study_changed(study.pk)
+    study_changed(study.pk)
     audit_event_record(
         actor=actor, verb="study.status", obj=study, before=before, after={"status": status}
     )
@@ -243,7 +243,7 @@ def session_create(
     hanging_protocol: Mapping[str, Any],
     washout_days: int = 0,
 ) -> Session:
-    _ensure_not_frozen(study, "Sessions")
+    ensure_not_frozen(study, "Sessions")
     _validate_hanging_protocol(hanging_protocol)
     if not name.strip():
         raise ReaderStudyError("name must not be empty")
@@ -256,10 +256,10 @@ def session_create(
         hanging_protocol=dict(hanging_protocol),
     )
     for membership in StudyMembership.objects.filter(study=study, role=MemberRole.READER):
-        _assignment_create(
+        assignment_create(
             actor=actor, session=session, reader=membership.user, membership=membership
         )
-    _study_changed(session.study_id)
+    study_changed(session.study_id)
     audit_event_record(
         actor=actor, verb="session.create", obj=session, after=_session_data(session)
     )
@@ -281,7 +281,7 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
     if "name" in changes and not str(changes["name"]).strip():
         raise ReaderStudyError("name must not be empty")
     if "hanging_protocol" in changes:
-        _ensure_not_frozen(session.study, "Hanging protocols")
+        ensure_not_frozen(session.study, "Hanging protocols")
         _validate_hanging_protocol(changes["hanging_protocol"])
     before = _session_data(session)
     for name, value in changes.items():
@@ -289,8 +289,8 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
     session.save()
     if "hanging_protocol" in changes:
         for assignment in ReaderAssignment.objects.filter(protocol_session=session):
-            _placements_create(assignment)
-    _study_changed(session.study_id)
+            placements_create(assignment)
+    study_changed(session.study_id)
     audit_event_record(
         actor=actor, verb="session.update", obj=session, before=before, after=_session_data(session)
     )

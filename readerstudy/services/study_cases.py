@@ -13,19 +13,19 @@ from accounts.models import User
 from accounts.services import audit_event_record
 from cases.models import Case
 from readerstudy.models import ReaderStudy, Session, StudyCase
-from readerstudy.services.assignments import _assignments_refresh, _case_series, _pick
-from readerstudy.services.base import _ensure_not_frozen, _study_changed
+from readerstudy.services.assignments import assignments_refresh, case_series, series_pick
+from readerstudy.services.base import ensure_not_frozen, study_changed
 
 
 def _missing_roles(case: Case, sessions: Iterable[Session]) -> list[str]:
-    series = _case_series(case)
+    series = case_series(case)
     missing: list[str] = []
     for session in sessions:
         for slot in session.hanging_protocol.get("slots", []):
-            if _pick(series, slot["roles"]) is None:
+            if series_pick(series, slot["roles"]) is None:
                 missing.append(f"{session.name} {slot['label']}: {' or '.join(slot['roles'])}")
             overlay = slot.get("overlay_role")
-            if overlay and _pick(series, [overlay]) is None:
+            if overlay and series_pick(series, [overlay]) is None:
                 missing.append(f"{session.name} {slot['label']} overlay: {overlay}")
     return missing
 
@@ -53,7 +53,7 @@ def study_cases_add(
     """Add cases; a case lacking a series role a session's hanging protocol needs is skipped
     (listed in the result) rather than shown to readers with an empty viewport."""
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
-    _ensure_not_frozen(study, "Cases")
+    ensure_not_frozen(study, "Cases")
     sessions = list(study.sessions.all())
     present = set(study.study_cases.values_list("case_id", flat=True))
     order = study.study_cases.order_by("-order").values_list("order", flat=True).first() or 0
@@ -69,8 +69,8 @@ def study_cases_add(
         result.added.append(StudyCase.objects.create(study=study, case=case, order=order))
         present.add(case.pk)
     if result.added:
-        _assignments_refresh(study, actor=actor)
-    _study_changed(study.pk)
+        assignments_refresh(study, actor=actor)
+    study_changed(study.pk)
     audit_event_record(
         actor=actor,
         verb="study.cases_add",
@@ -86,8 +86,8 @@ def study_cases_add(
 @transaction.atomic
 def study_case_remove(*, actor: User | None, study_case: StudyCase) -> None:
     study = study_case.study
-    _ensure_not_frozen(study, "Cases")
-    _study_changed(study_case.study_id)
+    ensure_not_frozen(study, "Cases")
+    study_changed(study_case.study_id)
     audit_event_record(
         actor=actor,
         verb="study.case_remove",
@@ -95,4 +95,4 @@ def study_case_remove(*, actor: User | None, study_case: StudyCase) -> None:
         before={"id": str(study_case.id), "case": study_case.case.label},
     )
     study_case.delete()
-    _assignments_refresh(study, actor=actor)
+    assignments_refresh(study, actor=actor)

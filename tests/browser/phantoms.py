@@ -10,8 +10,9 @@ import numpy.typing as npt
 import pydicom
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
 
+from cases.ingest import instance_ingest
 from cases.models import Case, Region, SeriesRole, Study
-from cases.services import case_create, instance_ingest
+from cases.services import case_create
 from inference.phantoms import (
     CervicalPhantom,
     LumbarPhantom,

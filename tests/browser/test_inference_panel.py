@@ -11,8 +11,9 @@ import pytest
 from demo.models_and_jobs import DEMO_MODELS_DIR, MANIFEST
 from playwright.sync_api import Page
 
+from cases.ingest import instance_ingest
 from cases.models import Case, Region, SeriesRole, Study
-from cases.services import case_create, instance_ingest
+from cases.services import case_create
 from inference.models import ModelTask, ModelVersion
 from inference.registry import model_version_register
 from tests.browser.conftest import PageLog

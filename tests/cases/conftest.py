@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from cases.ingest import instance_ingest
 from cases.models import Case, Region, SeriesRole, Study
-from cases.services import case_create, instance_ingest
+from cases.services import case_create
 from inference.phantoms import generate_cervical_case, write_cervical_case_dicom
 
 SMALL = (12, 64, 64)

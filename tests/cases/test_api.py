@@ -8,19 +8,14 @@ from django.test import Client
 from accounts.models import AuditEvent, User
 from cases.models import Case, Instance, Series, SeriesRole, Study
 from cases.storage import open_stored
-from tests.conftest import PASSWORD
-
-
-def _login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
+from tests.conftest import client_login
 
 
 @pytest.mark.django_db
 def test_case_list_searches_and_gives_thumbnails_that_render(
     client: Client, coordinator: User, imported_case: Case
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
 
     listed = client.get("/api/v1/cases/").json()
     assert listed["count"] == 1
@@ -40,7 +35,7 @@ def test_case_list_searches_and_gives_thumbnails_that_render(
 def test_case_detail_lists_studies_and_series_with_roles(
     client: Client, coordinator: User, imported_case: Case
 ) -> None:
-    detail = _login(client, coordinator).get(f"/api/v1/cases/{imported_case.pk}/").json()
+    detail = client_login(client, coordinator).get(f"/api/v1/cases/{imported_case.pk}/").json()
 
     (study,) = detail["studies"]
     roles = {series["role"]: series for series in study["series"]}
@@ -55,7 +50,7 @@ def test_case_detail_lists_studies_and_series_with_roles(
 def test_create_a_case_from_uploaded_studies(
     client: Client, coordinator: User, imported_case: Case
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     study = Study.objects.get()
     Study.objects.update(case=None)
     Case.objects.all().delete()
@@ -88,7 +83,7 @@ def test_create_a_case_from_uploaded_studies(
 def test_update_and_role_assignment_are_audited_and_validated(
     client: Client, coordinator: User, imported_case: Case
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     url = f"/api/v1/cases/{imported_case.pk}/"
 
     changed = client.patch(url, {"levels": "C3-C6"}, content_type="application/json")
@@ -121,7 +116,7 @@ def test_delete_removes_the_case_its_images_and_files_with_an_audit_event(
 ) -> None:
     keys = list(Instance.objects.values_list("storage_key", flat=True))
 
-    response = _login(client, coordinator).delete(f"/api/v1/cases/{imported_case.pk}/")
+    response = client_login(client, coordinator).delete(f"/api/v1/cases/{imported_case.pk}/")
 
     assert response.status_code == 204
     assert not Case.objects.exists() and not Instance.objects.exists()
@@ -137,7 +132,7 @@ def test_readers_and_outsiders_get_nothing(
     client: Client, persona: str, imported_case: Case, request: pytest.FixtureRequest
 ) -> None:
     user: User = request.getfixturevalue(persona)
-    _login(client, user)
+    client_login(client, user)
     series = Series.objects.first()
     assert series is not None
     assert client.get("/api/v1/cases/").status_code == 403
@@ -154,7 +149,7 @@ def test_readers_and_outsiders_get_nothing(
 
 @pytest.mark.django_db
 def test_unknown_and_malformed_ids_are_404(client: Client, coordinator: User) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     assert client.get("/api/v1/cases/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert client.get("/api/v1/cases/not-a-uuid/").status_code == 404
     assert (

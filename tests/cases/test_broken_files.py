@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
+from cases.ingest import instance_ingest
 from cases.models import Instance
-from cases.services import instance_ingest
 from cases.storage import open_stored
 
 Mutation = Callable[[bytes], bytes]

@@ -14,8 +14,8 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless
 
 from accounts.models import User
 from cases.dicom_io import DicomRejected, frame_index, parse_instance, serialize_instance
+from cases.ingest import instance_ingest
 from cases.models import Instance
-from cases.services import instance_ingest
 from cases.storage import open_stored
 
 

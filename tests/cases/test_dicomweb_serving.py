@@ -33,8 +33,9 @@ from rest_framework.authtoken.models import Token
 from accounts.models import User
 from cases import dicomweb_cache, frames
 from cases.dicomweb_fast import FRAMES_PATH, FramesFastPath
+from cases.ingest import instance_ingest
 from cases.models import Case, Instance, Series, SeriesRole
-from cases.services import case_delete, instance_ingest
+from cases.services import case_delete
 
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 

@@ -9,6 +9,8 @@ import pytest
 from django.conf import settings
 
 from cases import deidentify
+from cases.errors import CaseError
+from cases.ingest import instance_ingest
 from cases.models import (
     Case,
     Instance,
@@ -19,7 +21,7 @@ from cases.models import (
     SeriesRole,
     Study,
 )
-from cases.services import CaseError, case_create, instance_ingest
+from cases.services import case_create
 from cases.storage import open_stored
 
 SECRET = settings.DEIDENTIFICATION_SECRET.encode()

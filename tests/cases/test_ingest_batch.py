@@ -16,7 +16,7 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
 from accounts.models import User
-from cases import services
+from cases import ingest
 from cases.dicom_io import (
     frame_index,
     parse_instance,
@@ -24,11 +24,13 @@ from cases.dicom_io import (
     serialize_instance,
     written_pixel_data_offset,
 )
+from cases.ingest import IngestBatch, IngestOutcome, instance_ingest
 from cases.models import Instance, Patient, PseudonymMapEntry, Region, Series, Study
-from cases.services import IngestBatch, IngestOutcome, case_create, instance_ingest
+from cases.services import case_create
 from cases.storage import open_stored
 from inference.phantoms import generate_cervical_case, write_cervical_ct_dicom
-from tests.cases.test_stow import _body, _login, _post, _sop_uid
+from tests.cases.test_stow import sop_uid_of, stow_body, stow_post
+from tests.conftest import client_login
 
 SLICES = 20
 
@@ -61,14 +63,14 @@ def _ingest(files: list[bytes], **kwargs: object) -> list[IngestOutcome]:
 def test_stow_of_one_series_stores_every_instance_with_one_study_and_one_series(
     client: Client, coordinator: User, series_files: list[bytes]
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     with CaptureQueriesContext(connection) as queries:
-        response = _post(client, _body(series_files))
+        response = stow_post(client, stow_body(series_files))
 
     assert response.status_code == 200, response.content
     referenced = response.json()["00081199"]["Value"]
     assert [item["00081155"]["Value"][0] for item in referenced] == [
-        _sop_uid(data) for data in series_files
+        sop_uid_of(data) for data in series_files
     ]
     assert Instance.objects.count() == SLICES
     assert (Patient.objects.count(), Study.objects.count(), Series.objects.count()) == (1, 1, 1)
@@ -91,18 +93,18 @@ def test_a_bad_file_in_the_middle_of_a_batch_fails_alone(
     truncated = series_files[5][: len(series_files[5]) // 2]
     parts = [*series_files[:5], truncated, b"not dicom", *series_files[6:10]]
 
-    response = _post(_login(client, coordinator), _body(parts))
+    response = stow_post(client_login(client, coordinator), stow_body(parts))
 
     assert response.status_code == 202, response.content
     answer = response.json()
     failed = answer["00081198"]["Value"]
     assert [item["00081155"].get("Value", [""])[0] for item in failed] == [
-        _sop_uid(series_files[5]),
+        sop_uid_of(series_files[5]),
         "",
     ]
     assert all(item["00000902"]["Value"][0].startswith("rejected: ") for item in failed)
     stored = [item["00081155"]["Value"][0] for item in answer["00081199"]["Value"]]
-    assert stored == [_sop_uid(data) for data in [*series_files[:5], *series_files[6:10]]]
+    assert stored == [sop_uid_of(data) for data in [*series_files[:5], *series_files[6:10]]]
     assert Instance.objects.count() == 9
     assert Series.objects.count() == 1
 
@@ -118,7 +120,7 @@ def test_the_same_instance_twice_in_one_batch_is_stored_once_and_reported_duplic
     assert _statuses(outcomes) == ["stored", "stored", "duplicate", "duplicate"]
     assert outcomes[2].sop_instance_uid == outcomes[0].sop_instance_uid
     assert outcomes[2].series_instance_uid == outcomes[0].series_instance_uid
-    assert outcomes[2].original_sop_instance_uid == _sop_uid(first)
+    assert outcomes[2].original_sop_instance_uid == sop_uid_of(first)
     assert Instance.objects.count() == 2
     # And against what an earlier request stored: duplicates, nothing changes.
     again = _ingest([second, series_files[2]])
@@ -260,7 +262,7 @@ def test_two_concurrent_batches_of_one_series_store_it_once(series_files: list[b
 def test_instance_ingest_is_a_batch_of_one(series_files: list[bytes]) -> None:
     assert instance_ingest(data=series_files[0]).status == "stored"
     assert instance_ingest(data=series_files[0]).status == "duplicate"
-    assert services.instance_ingest(data=b"x").status == "rejected"
+    assert ingest.instance_ingest(data=b"x").status == "rejected"
 
 
 # --- the pixel data offset from the writer --------------------------------------------------

@@ -13,13 +13,13 @@ from django.test.utils import override_settings
 
 from accounts.models import User
 from cases.models import Instance, Study
-from tests.conftest import PASSWORD
+from tests.conftest import client_login
 
 BOUNDARY = "sagittal-test-boundary"
 CONTENT_TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
 
 
-def _body(parts: list[bytes], *, part_type: str = "application/dicom") -> bytes:
+def stow_body(parts: list[bytes], *, part_type: str = "application/dicom") -> bytes:
     chunks = []
     for data in parts:
         chunks.append(f"--{BOUNDARY}\r\nContent-Type: {part_type}\r\n\r\n".encode())
@@ -28,18 +28,13 @@ def _body(parts: list[bytes], *, part_type: str = "application/dicom") -> bytes:
     return b"".join(chunks)
 
 
-def _post(client: Client, body: bytes, *, path: str = "/dicomweb/studies", **extra: str):  # type: ignore[no-untyped-def]
+def stow_post(client: Client, body: bytes, *, path: str = "/dicomweb/studies", **extra: str):  # type: ignore[no-untyped-def]
     return client.generic(
         "POST", path, body, content_type=extra.pop("content_type", CONTENT_TYPE), **extra
     )
 
 
-def _login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
-
-
-def _sop_uid(data: bytes) -> str:
+def sop_uid_of(data: bytes) -> str:
     return str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
 
 
@@ -52,14 +47,14 @@ def ct_bytes(cervical_files: dict[str, list[Path]]) -> list[bytes]:
 def test_stow_stores_all_instances_with_200_and_references_the_senders_uids(
     client: Client, coordinator: User, ct_bytes: list[bytes]
 ) -> None:
-    response = _post(_login(client, coordinator), _body(ct_bytes))
+    response = stow_post(client_login(client, coordinator), stow_body(ct_bytes))
 
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "application/dicom+json"
     answer = response.json()
     referenced = answer["00081199"]["Value"]
     assert [item["00081155"]["Value"][0] for item in referenced] == [
-        _sop_uid(data) for data in ct_bytes
+        sop_uid_of(data) for data in ct_bytes
     ]
     stored_uids = set(Instance.objects.values_list("sop_instance_uid", flat=True))
     assert len(stored_uids) == 3
@@ -71,7 +66,7 @@ def test_stow_stores_all_instances_with_200_and_references_the_senders_uids(
     assert answer["00081190"]["Value"][0].endswith(f"/dicomweb/studies/{study.study_instance_uid}")
     assert "00081198" not in answer
 
-    again = _post(client, _body(ct_bytes))
+    again = stow_post(client, stow_body(ct_bytes))
     assert again.status_code == 200  # idempotent: the same instances are not stored twice
     assert Instance.objects.count() == 3
 
@@ -81,7 +76,9 @@ def test_stow_with_some_failures_answers_202_with_a_reason_per_failed_instance(
     client: Client, coordinator: User, ct_bytes: list[bytes]
 ) -> None:
     truncated = ct_bytes[1][: len(ct_bytes[1]) // 2]
-    response = _post(_login(client, coordinator), _body([ct_bytes[0], truncated, b"not dicom"]))
+    response = stow_post(
+        client_login(client, coordinator), stow_body([ct_bytes[0], truncated, b"not dicom"])
+    )
 
     assert response.status_code == 202, response.content
     answer = response.json()
@@ -96,7 +93,9 @@ def test_stow_with_some_failures_answers_202_with_a_reason_per_failed_instance(
 
 @pytest.mark.django_db
 def test_stow_with_nothing_stored_answers_409(client: Client, coordinator: User) -> None:
-    response = _post(_login(client, coordinator), _body([b"garbage", b"more garbage"]))
+    response = stow_post(
+        client_login(client, coordinator), stow_body([b"garbage", b"more garbage"])
+    )
 
     assert response.status_code == 409
     assert len(response.json()["00081198"]["Value"]) == 2
@@ -108,13 +107,13 @@ def test_stow_to_a_study_url_refuses_instances_of_another_study(
     client: Client, coordinator: User, ct_bytes: list[bytes]
 ) -> None:
     sender_study = str(pydicom.dcmread(io.BytesIO(ct_bytes[0])).StudyInstanceUID)
-    _login(client, coordinator)
+    client_login(client, coordinator)
 
-    wrong = _post(client, _body(ct_bytes[:1]), path="/dicomweb/studies/1.2.3.4")
+    wrong = stow_post(client, stow_body(ct_bytes[:1]), path="/dicomweb/studies/1.2.3.4")
     assert wrong.status_code == 409
     assert "another study" in wrong.json()["00081198"]["Value"][0]["00000902"]["Value"][0]
 
-    right = _post(client, _body(ct_bytes[:1]), path=f"/dicomweb/studies/{sender_study}")
+    right = stow_post(client, stow_body(ct_bytes[:1]), path=f"/dicomweb/studies/{sender_study}")
     assert right.status_code == 200
     assert Instance.objects.count() == 1
 
@@ -134,7 +133,7 @@ def test_stow_to_a_study_url_refuses_instances_of_another_study(
 def test_malformed_stow_requests_get_a_clear_4xx_and_store_nothing(
     client: Client, coordinator: User, content_type: str, body: bytes, status: int
 ) -> None:
-    response = _post(_login(client, coordinator), body, content_type=content_type)
+    response = stow_post(client_login(client, coordinator), body, content_type=content_type)
 
     assert response.status_code == status
     assert response.json()["error"]
@@ -145,13 +144,13 @@ def test_malformed_stow_requests_get_a_clear_4xx_and_store_nothing(
 def test_stow_refuses_a_body_over_the_limit_before_reading_it(
     client: Client, coordinator: User, ct_bytes: list[bytes]
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     with override_settings(SAGITTAL_MAX_UPLOAD_BYTES=1000):
-        response = _post(client, _body(ct_bytes))
+        response = stow_post(client, stow_body(ct_bytes))
     assert response.status_code == 413
     assert "limit" in response.json()["error"]
     # A 2 GB claim is refused from its Content-Length alone, without sending the body.
-    huge = _post(client, b"x", CONTENT_LENGTH=str(2 * 1024**3))
+    huge = stow_post(client, b"x", CONTENT_LENGTH=str(2 * 1024**3))
     assert huge.status_code == 413
     assert not Instance.objects.exists()
 
@@ -160,9 +159,9 @@ def test_stow_refuses_a_body_over_the_limit_before_reading_it(
 def test_a_part_of_another_type_fails_alone(
     client: Client, coordinator: User, ct_bytes: list[bytes]
 ) -> None:
-    dicom_part = _body(ct_bytes[:1]).removesuffix(f"--{BOUNDARY}--\r\n".encode())
-    text_part = _body([b"hello"], part_type="text/plain")
-    response = _post(_login(client, coordinator), dicom_part + text_part)
+    dicom_part = stow_body(ct_bytes[:1]).removesuffix(f"--{BOUNDARY}--\r\n".encode())
+    text_part = stow_body([b"hello"], part_type="text/plain")
+    response = stow_post(client_login(client, coordinator), dicom_part + text_part)
 
     assert response.status_code == 202
     reason = response.json()["00081198"]["Value"][0]["00000902"]["Value"][0]
@@ -174,8 +173,8 @@ def test_a_part_of_another_type_fails_alone(
 def test_readers_and_anonymous_cannot_store(
     client: Client, reader_a: User, ct_bytes: list[bytes]
 ) -> None:
-    assert _post(client, _body(ct_bytes)).status_code in (401, 403)
-    response = _post(_login(client, reader_a), _body(ct_bytes))
+    assert stow_post(client, stow_body(ct_bytes)).status_code in (401, 403)
+    response = stow_post(client_login(client, reader_a), stow_body(ct_bytes))
     assert response.status_code == 403
     assert not Instance.objects.exists()
 
@@ -188,11 +187,11 @@ def test_stow_with_a_token_needs_no_csrf_and_a_session_post_needs_csrf(
 
     token = Token.objects.create(user=coordinator)
     strict = Client(enforce_csrf_checks=True)
-    with_token = _post(strict, _body(ct_bytes[:1]), HTTP_AUTHORIZATION=f"Token {token.key}")
+    with_token = stow_post(strict, stow_body(ct_bytes[:1]), HTTP_AUTHORIZATION=f"Token {token.key}")
     assert with_token.status_code == 200
 
-    _login(strict, coordinator)
-    without_csrf = _post(strict, _body(ct_bytes[1:2]))
+    client_login(strict, coordinator)
+    without_csrf = stow_post(strict, stow_body(ct_bytes[1:2]))
     assert without_csrf.status_code == 403
     assert Instance.objects.count() == 1
     assert json.loads(without_csrf.content)["detail"].startswith("CSRF")
@@ -226,9 +225,9 @@ def test_rfc2231_encoded_content_type_parameters_are_read_not_a_server_error(
     client: Client, coordinator: User, ct_bytes: list[bytes]
 ) -> None:
     """``type*=`` / ``boundary*=`` (RFC 2231) come back from the header parser as tuples."""
-    _login(client, coordinator)
+    client_login(client, coordinator)
     encoded = f"multipart/related; type*=UTF-8''application%2Fdicom; boundary*=UTF-8''{BOUNDARY}"
-    response = _post(client, _body(ct_bytes[:1]), content_type=encoded)
+    response = stow_post(client, stow_body(ct_bytes[:1]), content_type=encoded)
     assert response.status_code == 200, response.content
     assert Instance.objects.count() == 1
 
@@ -237,7 +236,7 @@ def test_rfc2231_encoded_content_type_parameters_are_read_not_a_server_error(
         "multipart/related; type=\"application/dicom\"; boundary*=UTF-8''%E2%82%AC",
         "multipart/related; type*=UTF-8''application%2Fdicom%2Bxml; boundary=b",
     ):
-        refused = _post(client, "--€\r\n\r\nx\r\n--€--".encode(), content_type=content_type)
+        refused = stow_post(client, "--€\r\n\r\nx\r\n--€--".encode(), content_type=content_type)
         assert refused.status_code in (400, 415), (content_type, refused.content)
         assert refused.json()["error"]
     assert Instance.objects.count() == 1

@@ -13,12 +13,7 @@ from django.test.utils import override_settings
 
 from accounts.models import User
 from cases.models import Case, Instance, Study
-from tests.conftest import PASSWORD
-
-
-def _login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
+from tests.conftest import client_login
 
 
 def _zip(entries: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -50,7 +45,7 @@ def test_files_and_a_zip_are_ingested_with_one_report_line_each(
     )
 
     response = _upload(
-        _login(client, coordinator), {"a.dcm": ct[0], "b.dcm": ct[1], "s.zip": archive}
+        client_login(client, coordinator), {"a.dcm": ct[0], "b.dcm": ct[1], "s.zip": archive}
     )
 
     assert response.status_code == 200, response.content
@@ -77,7 +72,7 @@ def test_files_and_a_zip_are_ingested_with_one_report_line_each(
 def test_a_zip_bomb_is_refused_before_extraction_and_stores_nothing(
     client: Client, coordinator: User, cervical_files: dict[str, list[Path]]
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     good = cervical_files["CT"][0].read_bytes()
     bomb = _zip({"zeros.dcm": b"\x00" * (8 * 1024 * 1024)})
     assert len(bomb) < 64 * 1024  # tiny on the wire, 8 MiB inflated
@@ -94,7 +89,7 @@ def test_a_zip_bomb_is_refused_before_extraction_and_stores_nothing(
 def test_an_archive_with_too_many_entries_is_refused(client: Client, coordinator: User) -> None:
     archive = _zip({f"f{index}": b"x" for index in range(30)}, compression=zipfile.ZIP_STORED)
     with override_settings(SAGITTAL_ZIP_MAX_ENTRIES=20):
-        response = _upload(_login(client, coordinator), {"many.zip": archive})
+        response = _upload(client_login(client, coordinator), {"many.zip": archive})
     assert response.status_code == 413
     assert "30 files" in response.json()["detail"]
 
@@ -102,7 +97,7 @@ def test_an_archive_with_too_many_entries_is_refused(client: Client, coordinator
 @pytest.mark.django_db
 def test_a_broken_zip_is_reported_not_crashed_on(client: Client, coordinator: User) -> None:
     truncated = _zip({"a.dcm": b"x" * 1000})[:40]
-    response = _upload(_login(client, coordinator), {"broken.zip": truncated})
+    response = _upload(client_login(client, coordinator), {"broken.zip": truncated})
     assert response.status_code == 200
     (line,) = response.json()["files"]
     assert line["status"] == "rejected"
@@ -113,7 +108,7 @@ def test_a_broken_zip_is_reported_not_crashed_on(client: Client, coordinator: Us
 def test_an_upload_over_the_size_limit_is_refused_from_its_header(
     client: Client, coordinator: User
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     with override_settings(SAGITTAL_MAX_UPLOAD_BYTES=100):
         response = _upload(client, {"big.dcm": b"x" * 1000})
     assert response.status_code == 413
@@ -130,7 +125,7 @@ def test_an_upload_over_the_size_limit_is_refused_from_its_header(
 
 @pytest.mark.django_db
 def test_upload_without_files_is_a_400(client: Client, coordinator: User) -> None:
-    response = _login(client, coordinator).post("/api/v1/uploads/", {})
+    response = client_login(client, coordinator).post("/api/v1/uploads/", {})
     assert response.status_code == 400
 
 
@@ -138,7 +133,9 @@ def test_upload_without_files_is_a_400(client: Client, coordinator: User) -> Non
 def test_readers_cannot_upload(
     client: Client, reader_a: User, cervical_files: dict[str, list[Path]]
 ) -> None:
-    response = _upload(_login(client, reader_a), {"a.dcm": cervical_files["CT"][0].read_bytes()})
+    response = _upload(
+        client_login(client, reader_a), {"a.dcm": cervical_files["CT"][0].read_bytes()}
+    )
     assert response.status_code == 403
     assert not Instance.objects.exists()
 
@@ -147,7 +144,7 @@ def test_readers_cannot_upload(
 def test_coordinator_pages_list_show_create_edit_and_delete_cases(
     client: Client, coordinator: User, imported_case: Case
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     listing = client.get("/cases/?q=TEST")
     assert listing.status_code == 200
     assert b'data-case="TEST-001"' in listing.content
@@ -177,7 +174,7 @@ def test_coordinator_pages_list_show_create_edit_and_delete_cases(
 def test_new_case_page_makes_a_case_of_uploaded_studies(
     client: Client, coordinator: User, cervical_files: dict[str, list[Path]]
 ) -> None:
-    _upload(_login(client, coordinator), {"a.dcm": cervical_files["CT"][0].read_bytes()})
+    _upload(client_login(client, coordinator), {"a.dcm": cervical_files["CT"][0].read_bytes()})
     study = Study.objects.get()
     page = client.get("/cases/new/")
     assert study.study_instance_uid.encode() in page.content
@@ -199,7 +196,7 @@ def test_new_case_page_makes_a_case_of_uploaded_studies(
 def test_coordinator_pages_are_closed_to_others(
     client: Client, persona: str, imported_case: Case, request: pytest.FixtureRequest
 ) -> None:
-    _login(client, request.getfixturevalue(persona))
+    client_login(client, request.getfixturevalue(persona))
     for path in ("/cases/", f"/cases/{imported_case.pk}/", "/cases/new/", "/cases/upload/"):
         assert client.get(path).status_code == 403
     assert (

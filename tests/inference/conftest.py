@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from cases.ingest import instance_ingest
 from cases.models import Case, Region, SeriesRole, Study
-from cases.services import case_create, instance_ingest
+from cases.services import case_create
 from inference.models import ModelTask, ModelVersion
 from inference.phantoms import (
     generate_cervical_case,
@@ -116,7 +117,7 @@ def cervical_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[P
     )
 
 
-def _import(
+def import_phantom_case(
     files: dict[str, list[Path]], roles: dict[str, SeriesRole], label: str, region: Region
 ) -> Case:
     uids = set()
@@ -135,9 +136,9 @@ def _import(
 
 @pytest.fixture
 def lumbar_case(db: None, lumbar_files: dict[str, list[Path]]) -> Case:
-    return _import(lumbar_files, LUMBAR_ROLES, "NCCTM-T01", Region.LUMBAR)
+    return import_phantom_case(lumbar_files, LUMBAR_ROLES, "NCCTM-T01", Region.LUMBAR)
 
 
 @pytest.fixture
 def cervical_case(db: None, cervical_files: dict[str, list[Path]]) -> Case:
-    return _import(cervical_files, CERVICAL_ROLES, "CSCI-T01", Region.CERVICAL)
+    return import_phantom_case(cervical_files, CERVICAL_ROLES, "CSCI-T01", Region.CERVICAL)

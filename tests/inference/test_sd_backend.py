@@ -208,9 +208,7 @@ def test_a_tampered_pipeline_folder_is_refused(
     else:
         (folder / "scheduler" / "scheduler_config.json").unlink()
     ct = series_of(cervical_case, SeriesRole.CT)
-    job = _run(
-        jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri")
-    )
+    job = _run(jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri"))
     assert job.state == JobState.FAILED and job.attempts == 1  # not retried
     assert "failed its sha256 check" in job.error
     assert "a file in it was modified, added or removed" in job.error

@@ -18,8 +18,9 @@ import pydicom
 import pytest
 from django.core.management import CommandError, call_command
 
+from cases.ingest import instance_ingest
 from cases.models import Case, Region, Series, SeriesRole, Study
-from cases.services import case_create, instance_ingest
+from cases.services import case_create
 from inference.dicom_outputs import ncctm_mask_datasets
 from inference.models import ModelVersion
 from inference.ncctm import STRUCTURES

@@ -30,7 +30,7 @@ from cases.models import Case, SeriesRole
 from config.celery import app
 from inference import jobs, worker
 from inference.models import InferenceJob, JobState, ModelVersion
-from tests.conftest import REPO_ROOT, _database_url_of_test_db
+from tests.conftest import REPO_ROOT, database_url_of_test_db
 from tests.inference.helpers import series_of, write_tiny_sd_pipeline
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -169,7 +169,7 @@ def _lone_worker() -> Iterator[subprocess.Popen[bytes]]:
     log_path = Path(settings.VAR_DIR) / "test-lone-worker.log"
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url_of_test_db(),
+        "DATABASE_URL": database_url_of_test_db(),
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "platform"), str(REPO_ROOT)]),
     }
     name = f"lone-worker@{socket.gethostname()}"

@@ -19,8 +19,9 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
+from cases.ingest import derived_instance_store, instance_ingest
 from cases.models import Case, Region, Series, SeriesRole, Study
-from cases.services import case_create, derived_instance_store, instance_ingest
+from cases.services import case_create
 from inference.dicom_outputs import Provenance, pseudo_mri_datasets
 from inference.phantoms import (
     generate_cervical_case,
@@ -78,7 +79,9 @@ def lumbar_dicom(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, lis
     return out
 
 
-def _import(files: dict[str, list[Path]], roles: dict[str, SeriesRole], label: str) -> Case:
+def import_phantom_case(
+    files: dict[str, list[Path]], roles: dict[str, SeriesRole], label: str
+) -> Case:
     uids = set()
     for role, paths in files.items():
         for path in paths:
@@ -125,7 +128,7 @@ def slic_cases(db: None, cervical_dicom: list[dict[str, list[Path]]]) -> list[Ca
     """Three cervical cases (CT, MRI-T2, pseudo-MRI); labels are what readers must not see."""
     cases = []
     for index, files in enumerate(cervical_dicom, start=1):
-        case = _import(files, CERVICAL_ROLES, f"SECRET-CSCI-{index:03d}")
+        case = import_phantom_case(files, CERVICAL_ROLES, f"SECRET-CSCI-{index:03d}")
         add_pseudo_mri(case)
         cases.append(case)
     return cases
@@ -134,7 +137,7 @@ def slic_cases(db: None, cervical_dicom: list[dict[str, list[Path]]]) -> list[Ca
 @pytest.fixture
 def ncctm_cases(db: None, lumbar_dicom: list[dict[str, list[Path]]]) -> list[Case]:
     return [
-        _import(files, LUMBAR_ROLES, f"SECRET-NCCTM-{index:03d}")
+        import_phantom_case(files, LUMBAR_ROLES, f"SECRET-NCCTM-{index:03d}")
         for index, files in enumerate(lumbar_dicom, start=1)
     ]
 
@@ -209,7 +212,7 @@ def _answers(case_index: int, *, session: int) -> dict[str, Any]:
     return answers
 
 
-def _read_session(reader: User, study: ReaderStudy, order: int, now: dt.datetime) -> None:
+def read_session(reader: User, study: ReaderStudy, order: int, now: dt.datetime) -> None:
     assignment = ReaderAssignment.objects.get(
         session__study=study, session__order=order, reader=reader
     )
@@ -247,7 +250,7 @@ def seven_patients(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, l
 def seven_cases(db: None, seven_patients: list[dict[str, list[Path]]]) -> list[Case]:
     cases = []
     for index, files in enumerate(seven_patients):
-        case = _import(files, CERVICAL_ROLES, f"CSCI-{index + 1:03d}")
+        case = import_phantom_case(files, CERVICAL_ROLES, f"CSCI-{index + 1:03d}")
         add_pseudo_mri(case)
         cases.append(case)
     return cases
@@ -261,6 +264,6 @@ def slic_results_study(coordinator: User, reader_a: User, seven_cases: list[Case
     services.reader_assign(actor=coordinator, study=study, reader=reader_a)
     services.study_status_set(actor=coordinator, study=study, status="active")
     start = timezone.now() - dt.timedelta(days=60)
-    _read_session(reader_a, study, 1, start)
-    _read_session(reader_a, study, 2, start + dt.timedelta(days=31))
+    read_session(reader_a, study, 1, start)
+    read_session(reader_a, study, 2, start + dt.timedelta(days=31))
     return study

@@ -24,7 +24,7 @@ from readerstudy.models import ReaderStudy
 from readerstudy.results import load
 from readerstudy.results.records import StatRow
 from tests.browser_support import login
-from tests.readerstudy.conftest import CERVICAL_ROLES, _import
+from tests.readerstudy.conftest import CERVICAL_ROLES, import_phantom_case
 
 WAIT_MS = 60_000
 
@@ -40,7 +40,7 @@ def completed_study(
     """What ``manage.py demo`` makes: the SLIC study completed by sim-reader-1 and -2."""
     demo_users_ensure(password=PASSWORD, report=DemoReport())
     for index, files in enumerate(cervical_dicom, start=1):
-        _import(files, CERVICAL_ROLES, f"CSCI-{index:03d}")
+        import_phantom_case(files, CERVICAL_ROLES, f"CSCI-{index:03d}")
     demo.demo_load(password=PASSWORD)
     return ReaderStudy.objects.get(title=demo.COMPLETED_TITLE)
 

@@ -17,7 +17,7 @@ from readerstudy.models import (
     ReferenceStandard,
     StudyMembership,
 )
-from tests.readerstudy.conftest import CERVICAL_ROLES, LUMBAR_ROLES, _import
+from tests.readerstudy.conftest import CERVICAL_ROLES, LUMBAR_ROLES, import_phantom_case
 
 
 @pytest.mark.django_db
@@ -26,9 +26,9 @@ def test_demo_studies_are_created_once(
 ) -> None:
     demo_users_ensure(password="demo-password-for-tests", report=DemoReport())
     for index, files in enumerate(cervical_dicom, start=1):
-        _import(files, CERVICAL_ROLES, f"CSCI-{index:03d}")
+        import_phantom_case(files, CERVICAL_ROLES, f"CSCI-{index:03d}")
     for index, files in enumerate(lumbar_dicom, start=1):
-        _import(files, LUMBAR_ROLES, f"NCCTM-{index:03d}")
+        import_phantom_case(files, LUMBAR_ROLES, f"NCCTM-{index:03d}")
 
     report = demo.demo_load(password="demo-password-for-tests")
     assert (report.studies_created, report.pseudo_mri_series_created) == (3, 3)

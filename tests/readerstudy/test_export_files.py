@@ -22,10 +22,10 @@ from readerstudy import services
 from readerstudy.models import ReaderAssignment, ReaderStudy, Reading
 from readerstudy.results import files, load, sheets
 from tests.conftest import PASSWORD
-from tests.readerstudy.conftest import _read_session
+from tests.readerstudy.conftest import read_session
 
 
-def _login(client: Client, user: User) -> Client:
+def client_login(client: Client, user: User) -> Client:
     assert client.login(username=user.username, password=PASSWORD)
     return client
 
@@ -55,7 +55,7 @@ def test_an_export_file_is_built_once_per_version_and_replaced_after_a_change(
         "xlsx",
         files.ExportKind("xlsx", files.XLSX_TYPE, counting_build),
     )
-    _login(client, coordinator)
+    client_login(client, coordinator)
     url = f"/reading/studies/{study.pk}/results/export.xlsx"
     first = client.get(url)
     again = client.get(url)
@@ -87,7 +87,7 @@ def test_a_forged_or_foreign_study_gets_no_export_and_nothing_is_built(
 ) -> None:
     study = slic_results_study
     for user in (other_coordinator, reader_a):
-        _login(client, user)
+        client_login(client, user)
         assert client.get(f"/reading/studies/{study.pk}/results/export.xlsx").status_code in (
             403,
             404,
@@ -96,7 +96,7 @@ def test_a_forged_or_foreign_study_gets_no_export_and_nothing_is_built(
             403,
             404,
         )
-    _login(client, other_coordinator)
+    client_login(client, other_coordinator)
     forged = "00000000-0000-0000-0000-000000000000"
     assert client.get(f"/reading/studies/{forged}/results/export.xlsx").status_code == 404
     assert client.get("/reading/studies/not-a-uuid/results/export.xlsx").status_code == 404
@@ -119,7 +119,7 @@ def test_a_worker_builds_the_exports_after_readings_arrive(
     services.reader_assign(actor=coordinator, study=study, reader=reader_a)
     services.study_status_set(actor=coordinator, study=study, status="active")
     assignment = ReaderAssignment.objects.get(session__study=study, session__order=1)
-    _read_session(reader_a, study, 1, timezone.now() - dt.timedelta(days=1))
+    read_session(reader_a, study, 1, timezone.now() - dt.timedelta(days=1))
     assert assignment.readings.count() == 7
 
     # The submits committed one by one (no surrounding transaction): the worker builds both
@@ -137,7 +137,7 @@ def test_a_worker_builds_the_exports_after_readings_arrive(
         raise AssertionError("the download built the export although a worker had")
 
     monkeypatch.setattr(load, "study_results", no_build)
-    _login(client, coordinator)
+    client_login(client, coordinator)
     response = client.get(f"/reading/studies/{study.pk}/results/export.xlsx")
     assert response.status_code == 200
     content = b"".join(response.streaming_content)
@@ -159,7 +159,7 @@ def test_a_change_within_the_same_second_as_the_built_version_is_not_served_stal
     ReaderStudy.objects.filter(pk=study.pk).update(updated_at=moment)
     readings = Reading.objects.filter(assignment__session__study=study)
     readings.update(updated_at=moment)
-    _login(client, coordinator)
+    client_login(client, coordinator)
     url = f"/reading/studies/{study.pk}/results/export.xlsx"
     first = client.get(url)
     assert first.status_code == 200

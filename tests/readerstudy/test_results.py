@@ -22,10 +22,10 @@ from readerstudy.models import ReaderAssignment, ReaderStudy, SlotPlacement
 from readerstudy.results import load, pages
 from readerstudy.results.records import StatRow
 from tests.conftest import PASSWORD
-from tests.readerstudy.conftest import CERVICAL_ROLES, DISPLAY, PUBLISHED, _import
+from tests.readerstudy.conftest import CERVICAL_ROLES, DISPLAY, PUBLISHED, import_phantom_case
 
 
-def _login(client: Client, user: User) -> Client:
+def client_login(client: Client, user: User) -> Client:
     assert client.login(username=user.username, password=PASSWORD)
     return client
 
@@ -34,7 +34,7 @@ def _login(client: Client, user: User) -> Client:
 def test_the_results_page_and_the_api_show_reader_as_published_accuracies(
     client: Client, coordinator: User, reader_a: User, slic_results_study: ReaderStudy
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     study = slic_results_study
 
     analysis = client.get(f"/api/v1/reader-studies/{study.pk}/analysis/").json()
@@ -69,7 +69,7 @@ def test_the_results_page_and_the_api_show_reader_as_published_accuracies(
 def test_the_exports_open_and_match_the_api(
     client: Client, coordinator: User, slic_results_study: ReaderStudy
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     study = slic_results_study
     api_rows = client.get(f"/api/v1/reader-studies/{study.pk}/analysis/").json()["rows"]
 
@@ -128,13 +128,13 @@ def test_results_are_for_the_studys_coordinators_and_admins_only(
         (other_coordinator, False),
         (admin_user, True),
     ):
-        _login(client, user)
+        client_login(client, user)
         for path in paths:
             status = client.get(path).status_code
             assert (status == 200) == allowed, (user.username, path, status)
             assert status in (200, 403, 404)
     assert client.get("/reading/exports/all-studies.zip").status_code == 200
-    _login(client, other_coordinator)
+    client_login(client, other_coordinator)
     assert client.get("/reading/exports/all-studies.zip").status_code == 403
 
 
@@ -142,7 +142,7 @@ def test_results_are_for_the_studys_coordinators_and_admins_only(
 def test_an_export_is_built_once_per_study_version(
     client: Client, coordinator: User, slic_results_study: ReaderStudy
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     url = f"/reading/studies/{slic_results_study.pk}/results/export.xlsx"
     first, again = client.get(url), client.get(url)
     assert first["Content-Disposition"] == again["Content-Disposition"]
@@ -177,7 +177,7 @@ def cnr_study(
     with slot ROI questions ``dc_<slot>`` (background ``lf_<slot>``) and ``lf_<slot>``; the
     phantom's CT stands in for each reconstruction."""
     cases = [
-        _import(files, CERVICAL_ROLES, f"NCCTM-CNR-{index + 1:03d}")
+        import_phantom_case(files, CERVICAL_ROLES, f"NCCTM-CNR-{index + 1:03d}")
         for index, files in enumerate(seven_patients)
     ]
     study = services.study_create_from_template(actor=coordinator, protocol="blank")
@@ -244,7 +244,7 @@ def cnr_study(
 def test_roi_cnr_medians_and_wilcoxon_reach_the_api_page_and_exports(
     client: Client, coordinator: User, reader_a: User, cnr_study: ReaderStudy
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     study = cnr_study
     placements = SlotPlacement.objects.filter(assignment__session__study=study)
     assert len({(p.slot, p.arm) for p in placements}) > 3  # slots were shuffled per case
@@ -310,7 +310,7 @@ def test_the_page_draws_a_bounded_number_of_confusion_matrices_and_says_how_many
     slic_results_study: ReaderStudy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _login(client, coordinator)
+    client_login(client, coordinator)
     url = f"/reading/studies/{slic_results_study.pk}/results/"
     everything = client.get(url).content.decode()
     drawn = everything.count('<figure class="plot confusion">')

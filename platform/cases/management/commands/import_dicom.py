@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cases.dicom_io import MAX_FILE_BYTES
-from cases.services import IngestBatch, IngestOutcome
+from cases.ingest import IngestBatch, IngestOutcome
 
 BATCH = 50  # files per IngestBatch (and per report flush)
 
