@@ -22,6 +22,8 @@ $(STAMP): requirements.txt
 system-deps:
 	bash scripts/system-deps.sh
 
+# The demo's inference jobs are queued for the worker that run-dev.sh starts: the first page is
+# served while they run (their progress shows on the case pages).
 run: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py demo
@@ -38,9 +40,12 @@ worker: venv
 test: venv system-deps
 	DEBUG=1 SAGITTAL_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest $(PYTEST_ARGS)
 
+# lint-imports: the floors, no import cycles, no private names across modules (.importlinter,
+# scripts/import_floors.py; docs/architecture.md).
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	DEBUG=1 $(VENV)/bin/lint-imports --no-cache
 	DEBUG=1 $(PY) -m mypy platform readerstudy inference
 
 # The viewer bundle (frontend/static/viewer, cornerstone3D built by Vite) is committed, so

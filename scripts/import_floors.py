@@ -9,12 +9,17 @@ contract cannot say "cores first, wherever they are", hence this one.
 ``acyclic_modules``: no cycle between modules at all, function-level imports included (Import
 Linter's ``acyclic_siblings`` only sees cycles between siblings of one package).
 
-Both are registered in ``.importlinter`` and run by ``make lint`` (``lint-imports``).
+``no_private_names``: no module imports another module's ``_private`` names.
+
+All three are registered in ``.importlinter`` and run by ``make lint`` (``lint-imports``).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import grimp
 from importlinter import Contract, ContractCheck, fields, output
@@ -156,3 +161,62 @@ class AcyclicModulesContract(Contract):
                 lines = _line_numbers(graph, importer, imported)
                 output.print_error(f"  {importer} -> {imported} ({lines})", bold=False)
             output.new_line()
+
+
+def _source_file(module: str) -> Path | None:
+    """The file of ``module``, found without importing anything (packages import Django)."""
+    top, *rest = module.split(".")
+    spec = importlib.util.find_spec(top)  # a top-level name: located, not imported
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(next(iter(spec.submodule_search_locations))).joinpath(*rest)
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _private_name_imports(module: str, path: str, modules: set[str]) -> Iterator[tuple[int, str]]:
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
+    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            source = ".".join([*base, *([node.module] if node.module else [])])
+        else:
+            source = node.module or ""
+        if source.split(".")[0] not in {m.split(".")[0] for m in modules}:
+            continue  # a third-party module's private names are its own business
+        for alias in node.names:
+            name = alias.name
+            private = name.startswith("_") and not name.startswith("__")
+            if private and f"{source}.{name}" not in modules:  # a private module is allowed
+                yield node.lineno, f"{source}.{name}"
+
+
+class NoPrivateNamesContract(Contract):
+    """No module imports another module's ``_private`` names: what a module shares it names
+    without an underscore, so a reader knows what else depends on it."""
+
+    type_name = "no_private_names"
+
+    packages = fields.ListField(subfield=fields.StringField())
+
+    def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
+        packages: list[str] = self.packages  # type: ignore[assignment]
+        ours = {m for m in graph.modules if any(_within(m, p) for p in packages)}
+        found: list[str] = []
+        for module in sorted(ours):
+            path = _source_file(module)
+            if path is None:
+                continue
+            for line, name in _private_name_imports(module, str(path), ours):
+                found.append(f"{module} (l.{line}) imports {name}")
+        return ContractCheck(kept=not found, metadata={"found": found})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        for line in check.metadata["found"]:
+            output.print_error(line)
+        output.new_line()

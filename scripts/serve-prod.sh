@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Production web server: gunicorn with threaded workers (gthread) serving config.wsgi behind
-# cases.dicomweb_fast, which answers a viewer's repeated frame requests of a study that Django
+# Production web server: gunicorn with threaded workers (gthread) serving
+# config.wsgi:fast_application, i.e. Django behind cases.dicomweb_fast, which answers a viewer's repeated frame requests of a study that Django
 # has just allowed without running Django again (DICOMWEB_ACCESS_CACHE_SECONDS; see that module).
 #
 # gthread keeps HTTP/1.1 connections alive (the sync worker closes each one), which DICOMweb

@@ -100,7 +100,7 @@ def _build(study: ReaderStudy, extensions: list[str]) -> str:
 def export_file(*, study: ReaderStudy, extension: str) -> ExportFile:
     """The export file of the study's current version, built now if no worker built it yet."""
     kind = KINDS[extension]
-    version = sheets.study_version(study=study)
+    version = load.study_version(study=study)
     path = _folder(study.pk) / f"{_stamp(version)}.{extension}"
     if not path.is_file():
         version = _build(study, [extension])
@@ -131,7 +131,7 @@ def exports_build(*, study_id: str) -> str | None:
     study = ReaderStudy.objects.filter(pk=study_id).first()
     if study is None:
         return None
-    version = sheets.study_version(study=study)
+    version = load.study_version(study=study)
     missing = [
         extension
         for extension in KINDS
