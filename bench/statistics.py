@@ -3,7 +3,7 @@
 A study of 30 readers x 300 cases x 10 questions read in two sessions (18,000 readings, 180,000
 answers), twice:
 
-1. as plain data: ``readerstudy.analysis.analyse`` alone;
+1. as plain data: ``readerstudy.results.analyse.analyse`` alone;
 2. in a database (a fresh SQLite file, or ``--database-url``), built with the services
    (template, cases, reader assignments with their blinded placements) and bulk-inserted
    readings, then the product's own path behind "Export XLSX": ``load.study_results``
@@ -11,7 +11,7 @@ answers), twice:
    columns x 180,000 rows) and ``sheets.workbook_bytes``, against writing the same sheets with
    openpyxl (``write_only``), the writer it replaced, in the same run. This first build of a
    study version runs in a worker after readings change; a download then reads its file
-   (``readerstudy.export_files``).
+   (``readerstudy.results.files``).
 
 Target (issue 6): under 2 s on the 2-core machine.
 

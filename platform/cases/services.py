@@ -24,6 +24,7 @@ from cases.models import (
 from cases.storage import delete_stored
 
 
+@transaction.atomic
 def case_create(
     *,
     actor: User | None,

@@ -15,7 +15,7 @@ from pathlib import Path
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
-from cases.ingest import instance_ingest
+from cases.ingest import IngestBatch
 from cases.models import Case, Region, SeriesRole, Study
 from cases.services import case_create
 from inference import phantoms
@@ -107,8 +107,11 @@ def _import_case(
     study_uids: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="sagittal-demo-") as tmp:
         for role_name, paths in write(Path(tmp)).items():
-            for path in paths:
-                outcome = instance_ingest(data=path.read_bytes(), role=roles[role_name])
+            # One batch per series, as an upload of it would be: one insert per flush.
+            with IngestBatch(role=roles[role_name]) as batch:
+                for path in paths:
+                    batch.add(path.read_bytes())
+            for path, outcome in zip(paths, batch.outcomes, strict=True):
                 if outcome.status not in ("stored", "duplicate"):
                     raise RuntimeError(
                         f"demo file {path.name} was {outcome.status}: {outcome.reason}"

@@ -1,6 +1,6 @@
 """Import readings recorded outside the platform from a CSV file: the inverse of ``exports``.
 
-The file is the long format ``readerstudy.exports`` writes (one row per answer), so an export
+The file is the long format ``readerstudy.results.sheets`` writes (one row per answer), so an export
 of one study imports into another study of the same design. Only ``reader``, ``session`` (or
 ``session_name``), ``case`` (or ``study_case_id`` or ``position``), ``question`` and ``value``
 are needed; the other export columns are read when present (``question_type`` must match,

@@ -15,7 +15,7 @@ What each question type gets:
     comparative: counts per arm and the two-sided sign test (in the summaries).
     slot questions (``<key>_a`` / ``<key>_b``): Wilcoxon signed-rank between arms.
     ROI with ``cnr_background``: CNR per image, median per reconstruction, Wilcoxon signed-rank
-        between reconstructions (``readerstudy.roi_analysis``).
+        between reconstructions (``results.analyse_cnr``).
     text, other ROIs: not summarised here (exported as raw readings).
 """
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from config.celery import ReliableTask
 from config.celery import app as celery_app
 from ops.tasks import worker_probe_complete
 
@@ -122,3 +123,16 @@ def test_celery_is_configured_for_long_ml_jobs() -> None:
     assert task.acks_late is True
     assert task.reject_on_worker_lost is True
     assert settings.CELERY_TASK_ALWAYS_EAGER is False
+
+
+def test_tasks_sent_by_name_are_registered_and_reliable() -> None:
+    # Services send tasks by name (no import of the task module: no cycles); a misspelt name
+    # would queue messages no worker runs.
+    from inference import jobs
+    from ops import services as ops_services
+
+    celery_app.loader.import_default_modules()
+    for name in (jobs.RUN_JOB_TASK, ops_services.WORKER_PROBE_TASK, "readerstudy.build_exports"):
+        task = celery_app.tasks[name]
+        assert isinstance(task, ReliableTask), name
+        assert task.acks_late and task.reject_on_worker_lost, name

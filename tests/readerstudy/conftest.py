@@ -1,7 +1,7 @@
 """Reader-study fixtures: phantom cases with the series roles the templates need.
 
 The SLIC cases get a pseudo-MRI made by the real output path of the inference app
-(``inference.dicom_outputs`` stored with ``cases.services.derived_instance_store``), so its
+(``inference.dicom_outputs`` stored with ``cases.ingest.derived_instance_store``), so its
 headers say "SYNTHETIC", "AI", the model's name and version, exactly what blinding must hide.
 """
 
