@@ -68,6 +68,20 @@ def case_panel(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     return _panel(request, case, JobStartForm())
 
 
+#: Jobs listed on the jobs page (newest first).
+JOB_LIST_LIMIT = 200
+
+
+@login_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    """The newest jobs of every case the user manages, with live progress (the demo's too)."""
+    if not can_manage_studies(request.user):
+        raise Http404("No such page.")
+    rows = selectors.jobs_for_user(user=request.user).order_by("-created_at")[:JOB_LIST_LIMIT]
+    return render(request, "inference/job_list.html", {"jobs": list(rows)})
+
+
 @login_required
 @require_POST
 def job_start(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:

@@ -23,7 +23,7 @@ trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 cat <<MSG
 
   Sagittal is running on http://$host:$port/
-  The demo's inference jobs run in the worker now; case pages show their progress.
+  The demo's inference jobs run in the worker now: http://$host:$port/inference/jobs/
   Demo logins (password: ${DEMO_PASSWORD:-sagittal-demo}):
     admin        administrator
     coordinator  study coordinator

@@ -88,8 +88,9 @@ def demo_inference_load(*, run_jobs: bool = True) -> DemoInferenceReport:
 
     Args:
         run_jobs: Run the new jobs here, through the same service as a worker, so that the
-            outputs exist when the command ends (the reader-study demo builds on the
-            pseudo-MRI); otherwise queue them for the workers.
+            outputs exist when the call returns (``manage.py demo --run-jobs``, tests);
+            otherwise queue them for the workers (``make run``: the server answers at once
+            and the jobs page shows their progress).
     """
     report = DemoInferenceReport()
     models = demo_models_ensure(report=report)

@@ -11,7 +11,7 @@ from accounts.models import User
 from cases.models import Case, SeriesRole
 from inference import jobs, worker
 from inference.models import InferenceJob, JobState, ModelVersion
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, REPO_ROOT
 from tests.inference.helpers import series_of
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +41,39 @@ def test_the_panel_offers_ct_series_and_models(
     assert "No job has run on this case yet" in html
 
 
+def test_the_jobs_page_lists_every_case_s_jobs_with_live_progress(
+    coordinator: User,
+    reader_a: User,
+    cervical_case: Case,
+    lumbar_case: Case,
+    pseudomri_model: ModelVersion,
+    ncctm_model: ModelVersion,
+) -> None:
+    made = [
+        jobs.job_create(
+            actor=coordinator,
+            case=case,
+            source_series=series_of(case, role),
+            model_version=model,
+            enqueue=False,
+        )
+        for case, role, model in (
+            (cervical_case, SeriesRole.CT, pseudomri_model),
+            (lumbar_case, SeriesRole.DECT_MIXED, ncctm_model),
+        )
+    ]
+    page = _login(coordinator).get("/inference/jobs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for job in made:
+        assert f'data-job="{job.pk}"' in html and f'data-case="{job.case_id}"' in html
+        assert f'href="/inference/cases/{job.case_id}/"' in html
+    assert cervical_case.label in html and lumbar_case.label in html
+    assert html.count('role="progressbar"') == 2 and "inference/job_progress.js" in html
+    # Readers manage no cases: no page (as for the registry).
+    assert _login(reader_a).get("/inference/jobs/").status_code == 404
+
+
 def test_a_job_started_from_the_panel_shows_with_a_progress_bar(
     coordinator: User, cervical_case: Case, pseudomri_model: ModelVersion
 ) -> None:
@@ -56,7 +89,9 @@ def test_a_job_started_from_the_panel_shows_with_a_progress_bar(
     assert job.parameters == {"steps": 4} and job.created_by == coordinator
     html = client.get(_panel(cervical_case)).content.decode()
     assert f'id="job-{job.pk}"' in html and 'role="progressbar"' in html
-    assert "/api/v1/inference/jobs/${row.dataset.job}/" in html  # the poller
+    assert "inference/job_progress.js" in html  # the poller
+    poller = (REPO_ROOT / "frontend/static/inference/job_progress.js").read_text()
+    assert "/api/v1/inference/jobs/${row.dataset.job}/" in poller
     assert "Cancel" in html
 
     worker.job_run(job_id=job.pk)
