@@ -1,3 +1,5 @@
+"""``manage.py demo``: users, cases, queued inference jobs and reader studies, idempotently."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,6 +8,8 @@ from django.test import Client, override_settings
 
 from accounts.models import AuditEvent, User
 from cases.models import Case, Instance, Series, SeriesRole
+from inference.models import InferenceJob, JobState
+from readerstudy.models import ReaderStudy
 
 
 @pytest.mark.django_db
@@ -28,9 +32,15 @@ def test_demo_creates_users_and_cases_once(client: Client) -> None:
         roles = set(Series.objects.filter(study__case=case).values_list("role", flat=True))
         assert roles >= {SeriesRole.DECT_MIXED, SeriesRole.MRM, SeriesRole.NCCTM_MASK}
 
+    # The inference jobs go to the worker (make run serves pages meanwhile): one per case.
+    queued = InferenceJob.objects.filter(state=JobState.PENDING)
+    assert queued.count() == Case.objects.count()
+    assert ReaderStudy.objects.count() == 3  # built on the stand-in pseudo-MRI, not the jobs
+
     call_command("demo")  # the second run creates nothing
     assert (User.objects.count(), Case.objects.count(), Instance.objects.count()) == counts
     assert AuditEvent.objects.count() == events
+    assert InferenceJob.objects.count() == queued.count()
 
     assert client.login(username="reader-a", password="demo-password-for-tests")
     assert User.objects.get(username="admin").is_superuser
