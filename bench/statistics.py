@@ -43,11 +43,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "platform")]
 from readerstudy import protocols  # noqa: E402
 from readerstudy import questions as q  # noqa: E402
 from readerstudy.results import analyse as an  # noqa: E402
+from readerstudy.results import records  # noqa: E402
 
 T = TypeVar("T")
 
 
-def build(readers: int, cases: int, seed: int = 1) -> an.StudyData:
+def build(readers: int, cases: int, seed: int = 1) -> records.StudyData:
     rng = random.Random(seed)
     specs = [
         *protocols.SLIC.questions,
@@ -70,18 +71,18 @@ def build(readers: int, cases: int, seed: int = 1) -> an.StudyData:
     for r in range(readers):
         reader = f"reader-{r:02d}"
         for c, answers in enumerate(truth):
-            rows.append(an.ReadingRow(2, reader, f"case-{c}", answers))
+            rows.append(records.ReadingRow(2, reader, f"case-{c}", answers))
             noisy = {
                 key: (not value if isinstance(value, bool) and rng.random() < 0.2 else value)
                 for key, value in answers.items()
             }
-            rows.append(an.ReadingRow(1, reader, f"case-{c}", noisy))
-    return an.StudyData(
+            rows.append(records.ReadingRow(1, reader, f"case-{c}", noisy))
+    return records.StudyData(
         questions=specs,
         sessions={1: "Session 1", 2: "Session 2"},
         readers=[f"reader-{r:02d}" for r in range(readers)],
         readings=rows,
-        same_reader_rules=[an.SameReaderRule(1, 2)],
+        same_reader_rules=[records.SameReaderRule(1, 2)],
     )
 
 
@@ -104,7 +105,7 @@ def _django(database_url: str | None, var_dir: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def build_in_database(data: an.StudyData, cases: int) -> Any:
+def build_in_database(data: records.StudyData, cases: int) -> Any:
     """The same study in the database: services for its design, bulk inserts for readings."""
     from django.utils import timezone
 

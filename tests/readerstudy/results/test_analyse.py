@@ -13,6 +13,7 @@ from readerstudy import protocols
 from readerstudy import questions as q
 from readerstudy import statistics as stats
 from readerstudy.results import analyse as an
+from readerstudy.results import records
 
 SLIC_SPECS = protocols.SLIC.questions
 FINDINGS = ("retropharyngeal_hematoma", "disc_injury", "cord_edema", "canal_stenosis")
@@ -30,24 +31,24 @@ def _slic_answers(truth: bool, level: str, ct: int, mri: int) -> dict[str, objec
     return answers
 
 
-def _slic_data() -> an.StudyData:
+def _slic_data() -> records.StudyData:
     readings = []
     session2 = [(True, "C5", 2, 2), (False, "C4", 0, 0), (True, "C6", 4, 1), (False, "C3", 1, 0)]
     session1 = [(True, "C5", 2, 1), (False, "C5", 0, 0), (False, "C6", 3, 1), (False, "C7", 1, 0)]
     for index, (first, second) in enumerate(zip(session1, session2, strict=True)):
         case = f"case-{index}"
-        readings.append(an.ReadingRow(1, "reader-a", case, _slic_answers(*first)))
-        readings.append(an.ReadingRow(2, "reader-a", case, _slic_answers(*second)))
-    return an.StudyData(
+        readings.append(records.ReadingRow(1, "reader-a", case, _slic_answers(*first)))
+        readings.append(records.ReadingRow(2, "reader-a", case, _slic_answers(*second)))
+    return records.StudyData(
         questions=SLIC_SPECS,
         sessions={1: "Session 1", 2: "Session 2"},
         readers=["reader-a"],
         readings=readings,
-        same_reader_rules=[an.SameReaderRule(1, 2)],
+        same_reader_rules=[records.SameReaderRule(1, 2)],
     )
 
 
-def _row(result: an.StudyAnalysis, question: str, statistic: str) -> an.StatRow:
+def _row(result: records.StudyAnalysis, question: str, statistic: str) -> records.StatRow:
     (row,) = [r for r in result.rows if r.question == question and r.statistic == statistic]
     return row
 
@@ -99,7 +100,7 @@ def test_small_samples_are_warned_about() -> None:
     assert any("n=4" in warning for warning in result.warnings)
 
 
-def _ncctm_data() -> an.StudyData:
+def _ncctm_data() -> records.StudyData:
     readings = []
     # Per case: which arm sat in slot A, the answer to "closer", and the Likert of A and B.
     cases = [
@@ -110,9 +111,9 @@ def _ncctm_data() -> an.StudyData:
         other = "MRM" if in_a == "NC-CTM" else "NC-CTM"
         answers = {"closer": closer, "agreement_a": likert_a, "agreement_b": likert_b}
         readings.append(
-            an.ReadingRow(1, "surgeon", f"c{index}", answers, arms={"A": in_a, "B": other})
+            records.ReadingRow(1, "surgeon", f"c{index}", answers, arms={"A": in_a, "B": other})
         )
-    return an.StudyData(
+    return records.StudyData(
         questions=protocols.NCCTM.questions,
         sessions={1: "Session 1"},
         readers=["surgeon"],
@@ -148,11 +149,11 @@ def test_three_readers_get_fleiss_kappa_and_two_get_pairwise_cohen() -> None:
     answers = {"r1": [True, True, False, False, True], "r2": [True, False, False, False, True],
                "r3": [True, True, False, True, True]}  # fmt: skip
     readings = [
-        an.ReadingRow(1, reader, f"c{i}", {"edema": value})
+        records.ReadingRow(1, reader, f"c{i}", {"edema": value})
         for reader, values in answers.items()
         for i, value in enumerate(values)
     ]
-    data = an.StudyData([spec], {1: "S1"}, list(answers), readings)
+    data = records.StudyData([spec], {1: "S1"}, list(answers), readings)
 
     result = an.analyse(data)
 
@@ -163,7 +164,9 @@ def test_three_readers_get_fleiss_kappa_and_two_get_pairwise_cohen() -> None:
     assert fleiss.value == pytest.approx(expected.value)
     assert not [r for r in result.rows if r.comparison == "inter-reader" and " vs " in r.reader]
 
-    two = an.StudyData([spec], {1: "S1"}, ["r1", "r2"], [r for r in readings if r.reader != "r3"])
+    two = records.StudyData(
+        [spec], {1: "S1"}, ["r1", "r2"], [r for r in readings if r.reader != "r3"]
+    )
     pair = _row(an.analyse(two), "edema", "kappa")
     assert pair.reader == "r1 vs r2"
     assert pair.value == pytest.approx(
@@ -175,9 +178,11 @@ def test_numbers_get_icc_pearson_and_bland_altman_against_entered_references() -
     spec = q.QuestionSpec(key="bmd", type=q.NUMBER, label="BMD", options={})
     values = [0.8, 0.9, 1.1, 0.7, 1.0, 0.95]
     truth = [0.82, 0.88, 1.15, 0.72, 0.97, 0.9]
-    readings = [an.ReadingRow(1, "r1", f"c{i}", {"bmd": v}) for i, v in enumerate(values)]
-    entered = [an.EnteredReference(f"c{i}", "bmd", v, "consensus") for i, v in enumerate(truth)]
-    data = an.StudyData([spec], {1: "S1"}, ["r1"], readings, entered=entered)
+    readings = [records.ReadingRow(1, "r1", f"c{i}", {"bmd": v}) for i, v in enumerate(values)]
+    entered = [
+        records.EnteredReference(f"c{i}", "bmd", v, "consensus") for i, v in enumerate(truth)
+    ]
+    data = records.StudyData([spec], {1: "S1"}, ["r1"], readings, entered=entered)
 
     result = an.analyse(data)
 
@@ -193,12 +198,14 @@ def test_numbers_get_icc_pearson_and_bland_altman_against_entered_references() -
 def test_unanswered_and_degenerate_input_give_nan_with_a_reason_not_a_crash() -> None:
     spec = q.QuestionSpec(key="edema", type=q.YES_NO, label="Edema", options={})
     readings = [
-        an.ReadingRow(1, "r1", "c0", {"edema": True}),
-        an.ReadingRow(2, "r1", "c0", {"edema": True}),
-        an.ReadingRow(1, "r1", "c1", {"edema": None}),
-        an.ReadingRow(2, "r1", "c1", {"edema": True}),
+        records.ReadingRow(1, "r1", "c0", {"edema": True}),
+        records.ReadingRow(2, "r1", "c0", {"edema": True}),
+        records.ReadingRow(1, "r1", "c1", {"edema": None}),
+        records.ReadingRow(2, "r1", "c1", {"edema": True}),
     ]
-    data = an.StudyData([spec], {1: "S1", 2: "S2"}, ["r1"], readings, [an.SameReaderRule(1, 2)])
+    data = records.StudyData(
+        [spec], {1: "S1", 2: "S2"}, ["r1"], readings, [records.SameReaderRule(1, 2)]
+    )
 
     result = an.analyse(data)
 
@@ -232,7 +239,7 @@ def _roi_spec(key: str, label: str, **options: object) -> q.QuestionSpec:
 
 def _side_by_side_data(
     cnrs: dict[str, list[float]] = CNR_BY_RECON, reader: str = "r1"
-) -> an.StudyData:
+) -> records.StudyData:
     """One session, slots A/B/C showing the reconstructions (shuffled per case), slot questions
     ``dc_a``/``lf_a`` ... with ``cnr_background`` on each DC question."""
     slots = ("A", "B", "C")
@@ -251,11 +258,11 @@ def _side_by_side_data(
             answers[f"dc_{slot.lower()}"] = _roi(LF_MEAN + value * LF_SD, 30.0, slot)
             answers[f"lf_{slot.lower()}"] = _roi(LF_MEAN, LF_SD, slot)
         arms = dict(zip(slots, shown, strict=True))
-        readings.append(an.ReadingRow(1, reader, f"case-{case}", answers, arms=arms))
-    return an.StudyData(specs, {1: "Session 1"}, [reader], readings)
+        readings.append(records.ReadingRow(1, reader, f"case-{case}", answers, arms=arms))
+    return records.StudyData(specs, {1: "Session 1"}, [reader], readings)
 
 
-def _cnr_rows(result: an.StudyAnalysis, reader: str = "r1") -> dict[str, an.StatRow]:
+def _cnr_rows(result: records.StudyAnalysis, reader: str = "r1") -> dict[str, records.StatRow]:
     return {r.statistic: r for r in result.rows if r.comparison == "cnr" and r.reader == reader}
 
 
@@ -290,7 +297,7 @@ def test_roi_cnr_has_the_median_per_reconstruction_and_wilcoxon_between_them() -
 
     images = [i for i in result.cnr_images if i.reconstruction == "ADMIRE5"]
     assert sorted(i.cnr for i in images) == pytest.approx(sorted(CNR_BY_RECON["ADMIRE5"]))
-    exported = an.StudyAnalysis(rows=[], cnr_images=result.cnr_images[:1]).as_dict()
+    exported = records.StudyAnalysis(rows=[], cnr_images=result.cnr_images[:1]).as_dict()
     assert exported["cnr_images"][0]["measure"] == "dc/lf"
 
 
@@ -311,9 +318,11 @@ def test_one_session_per_reconstruction_pools_sessions_per_reader() -> None:
                 "lf": _roi(LF_MEAN, LF_SD, "Image"),
                 "ivd": _roi(LF_MEAN, 0.0, "Image"),  # SD 0: CNR undefined
             }
-            readings.append(an.ReadingRow(session, "r1", f"c{case}", answers, {"Image": recon}))
+            readings.append(
+                records.ReadingRow(session, "r1", f"c{case}", answers, {"Image": recon})
+            )
     sessions = {order: f"Session {order}" for order in recons}
-    result = an.analyse(an.StudyData(specs, sessions, ["r1"], readings))
+    result = an.analyse(records.StudyData(specs, sessions, ["r1"], readings))
 
     lf = [r for r in result.rows if r.question == "dc/lf"]
     # Natural order: 40 keV before 100 keV (not alphabetical), then mixed.
@@ -343,9 +352,9 @@ def test_missing_rois_and_bad_declarations_give_nan_with_a_reason_not_a_crash() 
     answers["lf_a"] = None  # the reader drew the DC but not the LF in slot A
     answers["dc_b"] = {**answers["dc_b"], "slot": "C"}  # DC of B drawn on viewport C
     answers["lf_c"] = {**answers["lf_c"], "sd": -1.0}  # not valid stored data: no crash
-    readings = [an.ReadingRow(1, "r1", first.case, answers, first.arms), *data.readings[1:]]
+    readings = [records.ReadingRow(1, "r1", first.case, answers, first.arms), *data.readings[1:]]
     specs = [*data.questions, _roi_spec("ivd", "Disc", cnr_background="nowhere")]
-    result = an.analyse(an.StudyData(specs, data.sessions, data.readers, readings))
+    result = an.analyse(records.StudyData(specs, data.sessions, data.readers, readings))
 
     reasons = {i.reason for i in result.cnr_images if i.case == first.case}
     assert "no lf_a ROI" in reasons
@@ -357,7 +366,7 @@ def test_missing_rois_and_bad_declarations_give_nan_with_a_reason_not_a_crash() 
     assert median.value == pytest.approx(float(np.median(CNR_BY_RECON[in_a][1:])))
     assert any("ivd names nowhere" in w for w in result.warnings)
 
-    nothing = an.analyse(an.StudyData(data.questions, data.sessions, data.readers, []))
+    nothing = an.analyse(records.StudyData(data.questions, data.sessions, data.readers, []))
     assert not nothing.rows and not nothing.cnr_images
 
 
