@@ -97,10 +97,10 @@ def _run(mode: str, files: list[bytes], batch: int) -> None:
             assert outcome.status == "stored", outcome
         return
     for start in range(0, len(files), batch):
-        with ingest.IngestBatch() as ingest:
+        with ingest.IngestBatch() as current:
             for data in files[start : start + batch]:
-                ingest.add(data)
-        assert all(o.status == "stored" for o in ingest.outcomes), ingest.outcomes
+                current.add(data)
+        assert all(o.status == "stored" for o in current.outcomes), current.outcomes
 
 
 @contextmanager

@@ -206,7 +206,7 @@ def main() -> None:
         peer_s: float | None = None
         if not args.skip_peer:
             _, peer_s = _timed(lambda: openpyxl_workbook(tables))
-    cells = sum(len(row) for rows in sheets.values() for row in rows)
+    cells = sum(len(row) for rows in tables.values() for row in rows)
     first_build_s = load_analysis_s + rows_s + write_s
     table = {
         "readers": args.readers, "cases": args.cases, "questions": len(data.questions),

@@ -7,8 +7,10 @@ is left as it is.
 
 from __future__ import annotations
 
+import multiprocessing
+import shutil
 import tempfile
-from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from accounts.services import user_create
 from cases.ingest import IngestBatch
 from cases.models import Case, Region, SeriesRole, Study
 from cases.services import case_create
-from inference import phantoms
+from demo.phantom_files import DEMO_CASES, PhantomCase, WrittenCase, write_phantom_case
 
 
 @dataclass(frozen=True)
@@ -35,25 +37,6 @@ DEMO_USERS = (
     DemoUser("reader-b", (Role.READER,), "Reader B"),
     DemoUser("surgeon", (Role.READER,), "Operating Surgeon"),
 )
-
-# Seven acute cervical trauma cases, as in the pseudo-MRI reader test (PROTOCOLS.md section 1),
-# with a spread of findings so that every question has positive and negative cases.
-CERVICAL_FINDINGS: tuple[tuple[str, ...], ...] = (
-    (phantoms.CORD_EDEMA, phantoms.DISC_INJURY, phantoms.LIGAMENT_INJURY),
-    (phantoms.RETROPHARYNGEAL_HEMATOMA,),
-    (phantoms.CANAL_STENOSIS, phantoms.CORD_EDEMA),
-    (),
-    (phantoms.DISC_INJURY, phantoms.RETROPHARYNGEAL_HEMATOMA, phantoms.CANAL_STENOSIS),
-    (phantoms.LIGAMENT_INJURY,),
-    (
-        phantoms.CORD_EDEMA,
-        phantoms.DISC_INJURY,
-        phantoms.RETROPHARYNGEAL_HEMATOMA,
-        phantoms.CANAL_STENOSIS,
-        phantoms.LIGAMENT_INJURY,
-    ),
-)
-LUMBAR_CASES = 5
 
 CERVICAL_ROLES = {"CT": SeriesRole.CT, "MRI-T2": SeriesRole.MRI_T2}
 LUMBAR_ROLES = {
@@ -94,76 +77,60 @@ def _case_complete(label: str, roles: dict[str, SeriesRole]) -> bool:
     return set(roles.values()) <= present
 
 
-def _import_case(
-    *,
-    label: str,
-    region: Region,
-    levels: str,
-    notes: str,
-    write: Callable[[Path], dict[str, list[Path]]],
-    roles: dict[str, SeriesRole],
-    report: DemoReport,
-) -> None:
+def _roles(case: PhantomCase) -> dict[str, SeriesRole]:
+    return CERVICAL_ROLES if case.region == Region.CERVICAL else LUMBAR_ROLES
+
+
+def _import_case(case: PhantomCase, written: WrittenCase, report: DemoReport) -> None:
     study_uids: set[str] = set()
-    with tempfile.TemporaryDirectory(prefix="sagittal-demo-") as tmp:
-        for role_name, paths in write(Path(tmp)).items():
-            # One batch per series, as an upload of it would be: one insert per flush.
-            with IngestBatch(role=roles[role_name]) as batch:
-                for path in paths:
-                    batch.add(path.read_bytes())
-            for path, outcome in zip(paths, batch.outcomes, strict=True):
-                if outcome.status not in ("stored", "duplicate"):
-                    raise RuntimeError(
-                        f"demo file {path.name} was {outcome.status}: {outcome.reason}"
-                    )
-                report.instances_stored += outcome.status == "stored"
-                study_uids.add(outcome.study_instance_uid)
+    for role_name, paths in written.files.items():
+        # One batch per series, as an upload of it would be: one insert per flush.
+        with IngestBatch(role=_roles(case)[role_name]) as batch:
+            for path in paths:
+                batch.add(path.read_bytes())
+        for path, outcome in zip(paths, batch.outcomes, strict=True):
+            if outcome.status not in ("stored", "duplicate"):
+                raise RuntimeError(f"demo file {path.name} was {outcome.status}: {outcome.reason}")
+            report.instances_stored += outcome.status == "stored"
+            study_uids.add(outcome.study_instance_uid)
     studies = Study.objects.filter(study_instance_uid__in=study_uids, case__isnull=True)
-    if studies.exists() and not Case.objects.filter(label=label).exists():
+    if studies.exists() and not Case.objects.filter(label=case.label).exists():
         case_create(
             actor=None,
-            label=label,
-            region=region,
+            label=case.label,
+            region=Region(case.region),
             studies=studies,
-            levels=levels,
-            clinical_notes=notes,
+            levels=written.levels,
+            clinical_notes=written.notes,
         )
         report.cases_created += 1
 
 
+def _missing_cases() -> list[PhantomCase]:
+    return [case for case in DEMO_CASES if not _case_complete(case.label, _roles(case))]
+
+
 def demo_load(*, password: str) -> DemoReport:
-    """Create the demo users and phantom cases that are missing; return what was created."""
+    """Create the demo users and phantom cases that are missing; return what was created.
+
+    A helper process generates and writes the phantoms while this one ingests the cases written
+    before (the two halves take about as long, and ``make run`` waits for them).
+    """
     report = DemoReport()
     demo_users_ensure(password=password, report=report)
-    for index, findings in enumerate(CERVICAL_FINDINGS, start=1):
-        if _case_complete(f"CSCI-{index:03d}", CERVICAL_ROLES):
-            continue
-        phantom = phantoms.generate_cervical_case(seed=1000 + index, findings=findings)
-        described = ", ".join(f.replace("_", " ") for f in findings) or "no injury"
-        _import_case(
-            label=f"CSCI-{index:03d}",
-            region=Region.CERVICAL,
-            levels=f"{phantom.levels[0]}-{phantom.levels[-1]}",
-            notes=f"Synthetic acute cervical trauma phantom ({described}).",
-            write=lambda out, p=phantom, i=index: phantoms.write_cervical_case_dicom(  # type: ignore[misc]
-                p, out, patient_name=f"PHANTOM^CERVICAL^{i:03d}", patient_id=f"DEMO-C{i:03d}"
-            ),
-            roles=CERVICAL_ROLES,
-            report=report,
-        )
-    for index in range(1, LUMBAR_CASES + 1):
-        if _case_complete(f"NCCTM-{index:03d}", LUMBAR_ROLES):
-            continue
-        lumbar = phantoms.generate_lumbar_case(seed=2000 + index)
-        _import_case(
-            label=f"NCCTM-{index:03d}",
-            region=Region.LUMBAR,
-            levels=f"{lumbar.levels[0]}-{lumbar.levels[-1]}",
-            notes="Synthetic lumbar dual-energy CT with MR myelography and a dural canal mask.",
-            write=lambda out, p=lumbar, i=index: phantoms.write_lumbar_case_dicom(  # type: ignore[misc]
-                p, out, patient_name=f"PHANTOM^LUMBAR^{i:03d}", patient_id=f"DEMO-L{i:03d}"
-            ),
-            roles=LUMBAR_ROLES,
-            report=report,
-        )
+    missing = _missing_cases()
+    if not missing:
+        return report
+    # spawn, not fork: the child starts clean instead of sharing this process' database handle.
+    context = multiprocessing.get_context("spawn")
+    with (
+        tempfile.TemporaryDirectory(prefix="sagittal-demo-") as tmp,
+        ProcessPoolExecutor(max_workers=1, mp_context=context) as writer,
+    ):
+        written = [
+            writer.submit(write_phantom_case, case, Path(tmp) / case.label) for case in missing
+        ]
+        for case, future in zip(missing, written, strict=True):
+            _import_case(case, future.result(), report)
+            shutil.rmtree(Path(tmp) / case.label, ignore_errors=True)
     return report

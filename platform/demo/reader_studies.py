@@ -133,7 +133,7 @@ def _study_ensure(
 
 def _truth(case: Case) -> dict[str, Any]:
     """What a phantom case shows, as SLIC answers (from the phantom that made it)."""
-    from demo.phantom_cases import CERVICAL_FINDINGS
+    from demo.phantom_files import CERVICAL_FINDINGS
     from inference import phantoms
 
     index = int(case.label.rsplit("-", 1)[1])

@@ -81,9 +81,9 @@ def test_stow_of_one_series_stores_every_instance_with_one_study_and_one_series(
     )
     # One duplicate check and one insert for the request, not several statements per instance
     # (one file at a time took five or more each: more than 100 here).
-    ingest = [q["sql"] for q in queries.captured_queries if '"cases_' in q["sql"]]
-    assert len(ingest) < SLICES // 2, ingest
-    assert sum(sql.startswith('INSERT INTO "cases_instance"') for sql in ingest) == 1
+    case_sql = [q["sql"] for q in queries.captured_queries if '"cases_' in q["sql"]]
+    assert len(case_sql) < SLICES // 2, case_sql
+    assert sum(sql.startswith('INSERT INTO "cases_instance"') for sql in case_sql) == 1
 
 
 @pytest.mark.django_db

@@ -44,8 +44,14 @@ def test_wsgi_and_asgi_entry_points_load_the_platform() -> None:
     from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.wsgi import WSGIHandler
 
+    from cases.dicomweb_fast import FramesFastPath
     from config.asgi import application as asgi_application
     from config.wsgi import application as wsgi_application
+    from config.wsgi import fast_application
 
     assert isinstance(wsgi_application, WSGIHandler)
     assert isinstance(asgi_application, ASGIHandler)
+    # What scripts/serve-prod.sh serves: Django behind the frames fast path.
+    assert isinstance(fast_application, FramesFastPath)
+    assert fast_application.app is wsgi_application
+    assert "config.wsgi:fast_application" in (REPO_ROOT / "scripts/serve-prod.sh").read_text()
