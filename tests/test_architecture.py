@@ -31,7 +31,9 @@ def _tracked_text_files() -> list[Path]:
         paths = [REPO_ROOT / name.decode() for name in listed.stdout.split(b"\0") if name]
     else:  # not a git checkout (an unpacked archive): every file but the generated ones
         skipped = {".git", ".venv", "var", "node_modules", "static", "__pycache__"}
-        paths = [p for p in REPO_ROOT.rglob("*") if not skipped & set(p.parts)]
+        paths = [
+            p for p in REPO_ROOT.rglob("*") if not skipped & set(p.relative_to(REPO_ROOT).parts)
+        ]
     text_suffixes = {".py", ".sh", ".toml", ".cfg", ".ini", ".json", ".md", ".txt", ""}
     return [
         path
