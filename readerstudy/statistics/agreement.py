@@ -32,16 +32,19 @@ class CohenKappa(Result):
         value: kappa (weighted kappa when weights were given).
         se: large-sample non-null SE (Fleiss, Cohen and Everitt 1969), used for the CI.
         se0: SE under H0 kappa = 0, used for ``z``.
-        ci_low: lower bound of the 95% Wald CI ``value - 1.96 se`` (not truncated).
-        ci_high: upper bound of that CI.
+        ci_low: lower bound of the 95% Wald CI ``value - 1.96 se``, truncated at -1.
+        ci_high: upper bound of that CI, truncated at 1 (``ci_method`` says so).
         z: ``value / se0``.
         p: two-sided normal p-value of ``z``.
         p_one_sided: one-sided p-value for H1 kappa > 0.
         observed_agreement: (weighted) observed agreement p_o.
         expected_agreement: (weighted) chance agreement p_e.
         n: number of rated pairs.
-        weights: "none", "linear", "quadratic" or "custom".
+        weights: "none", "linear", "quadratic", "custom disagreement" or "custom agreement".
         reason: why the statistic is undefined (NaN fields), else None.
+        ci_method: how the CI was made (the Wald interval truncated to kappa's range [-1, 1]).
+            Its SE is the non-null one while ``p`` uses ``se0`` (the SE under H0), so an interval
+            that covers 0 beside p < 0.05 (or the reverse) is possible, not an error.
     """
 
     value: float
@@ -57,6 +60,7 @@ class CohenKappa(Result):
     n: int
     weights: str = "none"
     reason: str | None = None
+    ci_method: str = "Wald (non-null SE), truncated to [-1, 1]"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,6 +106,7 @@ def cohen_kappa(
     *,
     categories: Iterable[Hashable],
     weights: Weights = None,
+    agreement_weights: ArrayLike | None = None,
 ) -> CohenKappa:
     """Cohen's kappa of two raters over the declared categories.
 
@@ -117,8 +122,10 @@ def cohen_kappa(
         weights: None (unweighted), "linear" (agreement ``1 - |i-j|/(k-1)``), "quadratic"
             (``1 - (i-j)^2/(k-1)^2``), or a k x k matrix of DISAGREEMENT weights ``v`` as in
             Cohen (1968): 0 on the diagonal, larger for worse disagreement, any positive scale;
-            kappa_w = 1 - sum(v p_obs) / sum(v p_exp). Agreement weights ``w`` convert as
-            ``v = 1 - w``.
+            kappa_w = 1 - sum(v p_obs) / sum(v p_exp).
+        agreement_weights: instead of ``weights``, a k x k matrix of AGREEMENT weights ``w``
+            as vcd, psych and SAS take them: 1 on the diagonal, in [0, 1] elsewhere (the same
+            kappa as disagreement weights ``1 - w``).
 
     Returns:
         The kappa with its SEs, CI and test. Undefined cases give NaN kappa, SEs, CI and test
@@ -136,15 +143,17 @@ def cohen_kappa(
     codes_b = encode(b, index, "b")
     table = np.zeros((len(cats), len(cats)))
     np.add.at(table, (codes_a, codes_b), 1.0)
-    return cohen_kappa_from_table(table, weights=weights)
+    return cohen_kappa_from_table(table, weights=weights, agreement_weights=agreement_weights)
 
 
-def cohen_kappa_from_table(table: ArrayLike, *, weights: Weights = None) -> CohenKappa:
+def cohen_kappa_from_table(
+    table: ArrayLike, *, weights: Weights = None, agreement_weights: ArrayLike | None = None
+) -> CohenKappa:
     """Cohen's kappa from a k x k contingency table (rater A in rows, rater B in columns).
 
     Args:
         table: counts; rows and columns follow the declared category order.
-        weights: as in :func:`cohen_kappa`.
+        weights, agreement_weights: as in :func:`cohen_kappa`.
 
     Returns:
         The kappa result.
@@ -155,7 +164,7 @@ def cohen_kappa_from_table(table: ArrayLike, *, weights: Weights = None) -> Cohe
     if np.any(tab < 0) or not np.all(np.isfinite(tab)):
         raise ValueError("table must hold non-negative finite counts")
     k = tab.shape[0]
-    kind, disagreement = _disagreement_weights(weights, k)
+    kind, disagreement = _disagreement_weights(weights, k, agreement_weights)
     n = round(float(tab.sum()))
     if n == 0:
         return _undefined_kappa(n, kind, "no paired ratings")
@@ -180,11 +189,14 @@ def cohen_kappa_from_table(table: ArrayLike, *, weights: Weights = None) -> Cohe
     if math.isclose(p_e, 1.0):
         return _undefined_kappa(n, kind, "chance agreement is 1: kappa is undefined", p_o, p_e)
 
-    if disagreement is None:
-        res = inter_rater.cohens_kappa(tab)
-    else:
-        res = inter_rater.cohens_kappa(tab, weights=disagreement / disagreement.max())
-    value, se, se0 = to_float(res.kappa), to_float(res.std_kappa), to_float(res.std_kappa0)
+    # statsmodels takes the square root of a variance rounding can leave a hair below 0 (see
+    # _standard_error); the SE is taken from the variance here instead.
+    with np.errstate(invalid="ignore"):
+        if disagreement is None:
+            res = inter_rater.cohens_kappa(tab)
+        else:
+            res = inter_rater.cohens_kappa(tab, weights=disagreement / disagreement.max())
+    value, se, se0 = to_float(res.kappa), _standard_error(res.var_kappa), to_float(res.std_kappa0)
     reason = None
     if not se0 > 0:
         z = p = p_one = NAN
@@ -196,8 +208,8 @@ def cohen_kappa_from_table(table: ArrayLike, *, weights: Weights = None) -> Cohe
         value=value,
         se=se,
         se0=se0,
-        ci_low=value - _Z_975 * se,
-        ci_high=value + _Z_975 * se,
+        ci_low=max(value - _Z_975 * se, -1.0),
+        ci_high=min(value + _Z_975 * se, 1.0),
         z=z,
         p=p,
         p_one_sided=p_one,
@@ -209,8 +221,26 @@ def cohen_kappa_from_table(table: ArrayLike, *, weights: Weights = None) -> Cohe
     )
 
 
-def _disagreement_weights(weights: Weights, k: int) -> tuple[str, NDArray[np.float64] | None]:
+def _standard_error(variance: object) -> float:
+    """The SE of a variance that rounding can leave a hair below 0.
+
+    With perfect agreement statsmodels' large-sample variance is 0 in exact arithmetic but comes
+    out as about -7e-16 for some tables, and its square root as NaN; that is an SE of 0.
+    """
+    value = to_float(variance)
+    if -1e-12 < value < 0:
+        return 0.0
+    return math.sqrt(value) if value >= 0 else NAN
+
+
+def _disagreement_weights(
+    weights: Weights, k: int, agreement: ArrayLike | None = None
+) -> tuple[str, NDArray[np.float64] | None]:
     """Return the weight kind and the k x k disagreement matrix (None for unweighted)."""
+    if agreement is not None:
+        if weights is not None:
+            raise ValueError("give either weights (disagreement) or agreement_weights, not both")
+        return "custom agreement", 1.0 - _agreement_matrix(agreement, k)
     if weights is None or (isinstance(weights, str) and weights == "none"):
         return "none", None
     positions = np.arange(k, dtype=float)
@@ -229,9 +259,26 @@ def _disagreement_weights(weights: Weights, k: int) -> tuple[str, NDArray[np.flo
         raise ValueError("disagreement weights must be finite, non-negative and not all 0")
     if np.any(np.diag(matrix) != 0):
         raise ValueError(
-            "disagreement weights need 0 on the diagonal (for agreement weights w pass 1 - w)"
+            "disagreement weights need 0 on the diagonal (agreement weights, 1 on the "
+            "diagonal, go to agreement_weights)"
         )
-    return "custom", matrix
+    return "custom disagreement", matrix
+
+
+def _agreement_matrix(weights: ArrayLike, k: int) -> NDArray[np.float64]:
+    matrix = np.asarray(weights, dtype=float)
+    if matrix.shape != (k, k):
+        raise ValueError(f"weight matrix must be {k} x {k}, got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)) or np.any(matrix < 0) or np.any(matrix > 1):
+        raise ValueError("agreement weights must lie in [0, 1]")
+    if np.any(np.diag(matrix) != 1):
+        raise ValueError(
+            "agreement weights need 1 on the diagonal (disagreement weights, 0 on the "
+            "diagonal, go to weights)"
+        )
+    if np.all(matrix == 1):
+        raise ValueError("agreement weights must not all be 1: every pair would agree")
+    return matrix
 
 
 def _undefined_kappa(

@@ -200,9 +200,8 @@ def icc(matrix: ArrayLike) -> Icc:
     names = _form_names(k)
     df_b, df_w, df_e = n - 1, n * (k - 1), (n - 1) * (k - 1)
     dfs = (df_w, df_e, df_e, df_w, df_e, df_e)
-    if wms <= tiny or ems <= tiny:
-        # Exact agreement (up to a rater offset for the consistency forms): the ICCs are defined
-        # (1 where agreement is perfect) but F is infinite and the intervals are undefined.
+    if wms <= tiny:
+        # Exact agreement: the ICCs are 1 but every F is infinite and the intervals undefined.
         forms = [
             IccForm(sf, mw, value, NAN, NAN, NAN, float(df_b), float(dfd), NAN)
             for (sf, mw), value, dfd in zip(names, values, dfs, strict=True)
@@ -210,19 +209,36 @@ def icc(matrix: ArrayLike) -> Icc:
         reason = "no residual variance: ratings agree exactly, so F tests and CIs are undefined"
         return _assemble(forms, ms, n, k, reason)
 
-    f1, f3 = bms / wms, bms / ems
-    p1, p3 = float(stats.f.sf(f1, df_b, df_w)), float(stats.f.sf(f3, df_b, df_e))
+    # The one-way forms (ICC(1,1), ICC(1,k)) test subjects against the within-subject variance.
+    f1 = bms / wms
+    p1 = float(stats.f.sf(f1, df_b, df_w))
     f1l, f1u = _f_bounds(f1, df_b, df_w)
-    f3l, f3u = _f_bounds(f3, df_b, df_e)
-    l2, u2 = _icc2_interval(values[1], n, k, bms, jms, ems)
-    cis = (
+    one_way = (
         ((f1l - 1) / (f1l + k - 1), (f1u - 1) / (f1u + k - 1)),
-        (l2, u2),
-        ((f3l - 1) / (f3l + k - 1), (f3u - 1) / (f3u + k - 1)),
         (1 - 1 / f1l, 1 - 1 / f1u),
-        (l2 * k / (1 + l2 * (k - 1)), u2 * k / (1 + u2 * (k - 1))),
-        (1 - 1 / f3l, 1 - 1 / f3u),
     )
+    reason = None
+    if ems <= tiny:
+        # The raters differ by a constant offset and by nothing else: the two-way forms' F is
+        # infinite and their intervals undefined; the one-way forms stay testable (psych agrees).
+        f3 = p3 = NAN
+        two_way = ((NAN, NAN),) * 4
+        reason = (
+            "no residual variance after the rater effect (the raters differ only by a constant "
+            "offset): the two-way F tests and CIs are undefined; the ICC(1) forms are not"
+        )
+    else:
+        f3 = bms / ems
+        p3 = float(stats.f.sf(f3, df_b, df_e))
+        f3l, f3u = _f_bounds(f3, df_b, df_e)
+        l2, u2 = _icc2_interval(values[1], n, k, bms, jms, ems)
+        two_way = (
+            (l2, u2),
+            ((f3l - 1) / (f3l + k - 1), (f3u - 1) / (f3u + k - 1)),
+            (l2 * k / (1 + l2 * (k - 1)), u2 * k / (1 + u2 * (k - 1))),
+            (1 - 1 / f3l, 1 - 1 / f3u),
+        )
+    cis = (one_way[0], two_way[0], two_way[1], one_way[1], two_way[2], two_way[3])
     fs, ps = (f1, f3, f3, f1, f3, f3), (p1, p3, p3, p1, p3, p3)
     forms = [
         IccForm(
@@ -238,7 +254,7 @@ def icc(matrix: ArrayLike) -> Icc:
         )
         for i in range(6)
     ]
-    return _assemble(forms, ms, n, k, None)
+    return _assemble(forms, ms, n, k, reason)
 
 
 def _assemble(

@@ -172,7 +172,8 @@ def mcnemar(
     ``exact=True`` is the two-sided binomial test on the discordant pairs (R ``binom.test``);
     ``exact=False`` is the chi-square of R ``mcnemar.test``: continuity-corrected unless
     ``correction=False``, and never corrected when b == c (R does the same; the correction would
-    otherwise give a spurious chi-square). With no discordant pairs the test is undefined.
+    otherwise give a spurious chi-square). With no discordant pairs the exact test's p is 1 and
+    the chi-square is undefined.
 
     Args:
         a: first member of each pair.
@@ -181,7 +182,7 @@ def mcnemar(
         correction: continuity correction of the chi-square.
 
     Returns:
-        The statistic and p-value; NaN with a reason when b = c = 0.
+        The statistic and p-value; for the chi-square NaN with a reason when b = c = 0.
 
     Raises:
         ValueError: on a length mismatch.
@@ -191,7 +192,11 @@ def mcnemar(
     xb = np.fromiter((bool(v) for v in b), dtype=bool, count=len(b))
     n_b, n_c = int(np.sum(xa & ~xb)), int(np.sum(~xa & xb))
     if n_b + n_c == 0:
-        reason = "no discordant pairs: the test is undefined"
+        if exact:
+            # The conditional binomial test on zero discordant pairs: the only possible outcome
+            # was observed, so p = 1 (statistic min(b, c) = 0).
+            return McNemar(0.0, 1.0, n_b, n_c, exact, False)
+        reason = "no discordant pairs: the chi-square is 0/0 (the exact test gives p = 1)"
         return McNemar(NAN, NAN, n_b, n_c, exact, False, reason)
     table = [[int(np.sum(xa & xb)), n_b], [n_c, int(np.sum(~xa & ~xb))]]
     corrected = bool(not exact and correction and n_b != n_c)

@@ -21,13 +21,8 @@ from readerstudy import statistics as stats
 from readerstudy.models import ReaderAssignment, ReaderStudy, SlotPlacement
 from readerstudy.results import load, pages
 from readerstudy.results.records import StatRow
-from tests.conftest import PASSWORD
+from tests.conftest import client_login
 from tests.readerstudy.conftest import CERVICAL_ROLES, DISPLAY, PUBLISHED, import_phantom_case
-
-
-def client_login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 @pytest.mark.django_db
@@ -61,6 +56,9 @@ def test_the_results_page_and_the_api_show_reader_as_published_accuracies(
         "slic_mri_dlc",
         "slic_total",
     }
+    kappa_cis = [(r["ci_low"], r["ci_high"]) for r in analysis["rows"] if "kappa" in r["statistic"]]
+    assert all(-1 <= low <= high <= 1 for low, high in kappa_cis if low is not None)
+    assert 'id="kappa-ci-note"' in html and "truncated to" in html
     report = client.get(f"/reading/studies/{study.pk}/results/report/")
     assert report.status_code == 200 and b"@page" in report.content
 

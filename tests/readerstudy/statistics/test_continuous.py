@@ -30,6 +30,23 @@ def test_icc_lookup_and_degenerate_matrices() -> None:
     assert same_subjects.reason and math.isnan(same_subjects.icc1.value)
 
 
+def test_icc_of_a_pure_rater_offset_keeps_the_one_way_test() -> None:
+    # Rater 2 = rater 1 + 1: no residual variance after the rater effect, but the subjects differ
+    # from the within-subject variance: ICC(1) has F = bms / wms = 5 / 0.5 = 10 on (4, 5) df and
+    # a finite interval (psych::ICC gives the same); only the two-way forms' tests are undefined.
+    res = icc([[1, 2], [2, 3], [5, 6], [3, 4], [4, 5]])
+    assert res.bms == pytest.approx(5.0) and res.wms == pytest.approx(0.5)
+    one_way = res.icc1
+    assert one_way.f == pytest.approx(10.0) and (one_way.df1, one_way.df2) == (4.0, 5.0)
+    assert one_way.p == pytest.approx(float(stats.f.sf(10.0, 4, 5)))
+    assert one_way.value == pytest.approx((5 - 0.5) / (5 + 0.5))
+    assert 0 < one_way.ci_low < one_way.value < one_way.ci_high < 1
+    assert math.isfinite(res.icc1k.ci_low) and math.isfinite(res.icc1k.f)
+    assert res.icc3.value == pytest.approx(1.0) and math.isnan(res.icc3.f)
+    assert math.isnan(res.icc2.ci_low) and math.isnan(res.icc2k.p)
+    assert res.reason and "offset" in res.reason and "agree exactly" not in res.reason
+
+
 def test_icc_perfect_agreement_is_one_without_interval() -> None:
     res = icc([[1, 1], [2, 2], [4, 4]])
     assert res.icc2.value == pytest.approx(1.0) and res.icc3.value == pytest.approx(1.0)

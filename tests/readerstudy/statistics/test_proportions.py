@@ -111,10 +111,14 @@ def test_mcnemar_b_equals_c_is_not_corrected() -> None:
     assert mcnemar(a, b, exact=True).p == 1.0
 
 
-@pytest.mark.parametrize("exact", [True, False])
-def test_mcnemar_without_discordant_pairs_is_nan(exact: bool) -> None:
-    res = mcnemar([True, False, True], [True, False, True], exact=exact)
-    assert res.reason and math.isnan(res.p) and math.isnan(res.statistic)
+def test_mcnemar_without_discordant_pairs_exact_p_is_one_chi_square_undefined() -> None:
+    # The exact test conditions on the discordant pairs: with none, the one possible outcome
+    # was observed (p = 1). The chi-square is 0/0.
+    exact = mcnemar([True, False, True], [True, False, True], exact=True)
+    assert exact.p == 1.0 and exact.statistic == 0.0 and exact.reason is None
+    approx = mcnemar([True, False, True], [True, False, True], exact=False)
+    assert math.isnan(approx.p) and math.isnan(approx.statistic)
+    assert approx.reason and "exact test gives p = 1" in approx.reason
 
 
 def test_mcnemar_exact_is_the_sign_test_of_protocol_2() -> None:
