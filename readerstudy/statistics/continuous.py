@@ -206,8 +206,8 @@ def icc(matrix: ArrayLike) -> Icc:
             IccForm(sf, mw, value, NAN, NAN, NAN, float(df_b), float(dfd), NAN)
             for (sf, mw), value, dfd in zip(names, values, dfs, strict=True)
         ]
-        reason = "no residual variance: ratings agree exactly, so F tests and CIs are undefined"
-        return _assemble(forms, ms, n, k, reason)
+        exact = "no residual variance: ratings agree exactly, so F tests and CIs are undefined"
+        return _assemble(forms, ms, n, k, exact)
 
     # The one-way forms (ICC(1,1), ICC(1,k)) test subjects against the within-subject variance.
     f1 = bms / wms
@@ -217,7 +217,7 @@ def icc(matrix: ArrayLike) -> Icc:
         ((f1l - 1) / (f1l + k - 1), (f1u - 1) / (f1u + k - 1)),
         (1 - 1 / f1l, 1 - 1 / f1u),
     )
-    reason = None
+    reason: str | None = None
     if ems <= tiny:
         # The raters differ by a constant offset and by nothing else: the two-way forms' F is
         # infinite and their intervals undefined; the one-way forms stay testable (psych agrees).

@@ -21,13 +21,8 @@ from accounts.models import User
 from readerstudy import services
 from readerstudy.models import ReaderAssignment, ReaderStudy, Reading
 from readerstudy.results import files, load, sheets
-from tests.conftest import PASSWORD
+from tests.conftest import client_login
 from tests.readerstudy.conftest import read_session
-
-
-def client_login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 def _files(study: ReaderStudy) -> list[str]:
