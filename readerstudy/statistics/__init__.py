@@ -15,6 +15,7 @@ Conventions:
 
 from ._base import Result
 from .agreement import CohenKappa, FleissKappa, cohen_kappa, cohen_kappa_from_table, fleiss_kappa
+from .beyond_kappa import GwetAC, KrippendorffAlpha, Pabak, gwet_ac, krippendorff_alpha, pabak
 from .continuous import BlandAltman, Cnr, Icc, IccForm, Pearson, bland_altman, cnr, icc, pearson
 from .proportions import (
     DiagnosticAccuracy,
@@ -33,9 +34,12 @@ __all__ = [
     "CohenKappa",
     "DiagnosticAccuracy",
     "FleissKappa",
+    "GwetAC",
     "Icc",
     "IccForm",
+    "KrippendorffAlpha",
     "McNemar",
+    "Pabak",
     "Pearson",
     "Result",
     "SegmentationOverlap",
@@ -47,8 +51,11 @@ __all__ = [
     "cohen_kappa_from_table",
     "diagnostic_accuracy",
     "fleiss_kappa",
+    "gwet_ac",
     "icc",
+    "krippendorff_alpha",
     "mcnemar",
+    "pabak",
     "pearson",
     "segmentation_overlap",
     "wilcoxon_signed_rank",

@@ -15,8 +15,11 @@ from readerstudy.statistics import (
     cohen_kappa,
     diagnostic_accuracy,
     fleiss_kappa,
+    gwet_ac,
     icc,
+    krippendorff_alpha,
     mcnemar,
+    pabak,
     pearson,
     segmentation_overlap,
     wilcoxon_signed_rank,
@@ -40,6 +43,9 @@ def _all_results() -> list[Result]:
         mcnemar([True, False, True], [False, False, True], exact=True),
         segmentation_overlap([1, 1, 0], [1, 0, 0]),
         cnr(1.0, 0.0, 1.0),
+        gwet_ac([[1, 1], [1, 2], [2, 2]], categories=[1, 2], weights="linear"),
+        krippendorff_alpha([[1, 1], [1, 2], [2, 2]], level="ordinal"),
+        pabak([1, 1, 2], [1, 2, 2], categories=[1, 2]),
     ]
 
 
