@@ -147,7 +147,42 @@ def _kappa_rows(
                 note=kappa.reason or "",
             )
         )
+    return rows + _beyond_kappa_rows(pairing, spec, a, b, cats)
+
+
+def _beyond_kappa_rows(
+    pairing: _Pairing, spec: q.QuestionSpec, a: list[Any], b: list[Any], cats: list[Hashable]
+) -> list[StatRow]:
+    """Beside kappa, the coefficients that survive a dominant category (the kappa paradox):
+    Gwet's AC1 (AC2 with the kappa's weights), Krippendorff's alpha and PABAK."""
+
+    def row(statistic: str, value: float, *, low: float = math.nan, high: float = math.nan,
+            p: float = math.nan, n: int = len(a), note: str | None = None) -> StatRow:  # fmt: skip
+        return StatRow(
+            pairing.comparison, spec.key, spec.label, pairing.reader, pairing.sessions,
+            statistic, value, low, high, p, n, note=note or "",
+        )  # fmt: skip
+
+    pairs = [list(pair) for pair in zip(a, b, strict=True)]
+    rows = []
+    for weights in _weights_for(spec):
+        ac = stats.gwet_ac(pairs, categories=cats, weights=weights)
+        name = "Gwet AC1" if weights is None else f"Gwet AC2 ({weights})"
+        rows.append(row(name, ac.value, low=ac.ci_low, high=ac.ci_high, p=ac.p, note=ac.reason))
+    level = "nominal" if len(_weights_for(spec)) == 1 else "ordinal"
+    alpha = stats.krippendorff_alpha([_ordered(pair, cats) for pair in pairs], level=level)
+    rows.append(row(f"Krippendorff alpha ({level})", alpha.value, note=alpha.reason))
+    adjusted = stats.pabak(a, b, categories=cats)
+    rows.append(
+        row("PABAK", adjusted.value, low=adjusted.ci_low, high=adjusted.ci_high,
+            note=adjusted.reason)
+    )  # fmt: skip
     return rows
+
+
+def _ordered(values: Sequence[Hashable], cats: list[Hashable]) -> list[int]:
+    """Category positions: ordinal alpha ranks the scale's order, not the labels' sort order."""
+    return [cats.index(value) for value in values]
 
 
 def compare(
@@ -339,7 +374,7 @@ def analyse(data: StudyData) -> StudyAnalysis:
         for session in sorted(data.sessions):
             readers = [r for r in data.readers if cases.get((session, r))]
             if len(readers) > 2 and spec.type != q.NUMBER:
-                result.rows.append(_fleiss(spec, data, session, readers, by_key, cases))
+                result.rows += _fleiss(spec, data, session, readers, by_key, cases)
     result.rows += _arm_comparisons(data, specs)
     # CNR rows come last and together (the results page shows them as one section).
     analyse_cnr.add_cnr(result, data)
@@ -368,7 +403,7 @@ def _fleiss(
     readers: list[str],
     by_key: Mapping[Key, ReadingRow],
     cases: Mapping[tuple[int, str], set[str]],
-) -> StatRow:
+) -> list[StatRow]:
     common = set.intersection(*(cases[(session, r)] for r in readers))
     ratings = []
     for case in sorted(common):
@@ -382,18 +417,17 @@ def _fleiss(
         if value not in cats:
             cats.append(value)
     fleiss = stats.fleiss_kappa(ratings, categories=cats)
-    return StatRow(
-        "inter-reader",
-        spec.key,
-        spec.label,
-        f"all {len(readers)} readers",
-        data.sessions.get(session, str(session)),
-        "Fleiss kappa",
-        fleiss.value,
-        p=fleiss.p,
-        n=fleiss.n_subjects,
-        note=fleiss.reason or "",
-    )
+    ac1 = stats.gwet_ac(ratings, categories=cats)
+    alpha = stats.krippendorff_alpha(ratings)
+    who, when = f"all {len(readers)} readers", data.sessions.get(session, str(session))
+    return [
+        StatRow("inter-reader", spec.key, spec.label, who, when, "Fleiss kappa", fleiss.value,
+                p=fleiss.p, n=fleiss.n_subjects, note=fleiss.reason or ""),
+        StatRow("inter-reader", spec.key, spec.label, who, when, "Gwet AC1", ac1.value,
+                ac1.ci_low, ac1.ci_high, ac1.p, ac1.n_subjects, note=ac1.reason or ""),
+        StatRow("inter-reader", spec.key, spec.label, who, when, "Krippendorff alpha (nominal)",
+                alpha.value, n=len(ratings), note=alpha.reason or ""),
+    ]  # fmt: skip
 
 
 def _comparatives(spec: q.QuestionSpec, data: StudyData) -> list[ComparativeSummary]:

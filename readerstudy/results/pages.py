@@ -33,6 +33,9 @@ def _download(content: bytes, *, content_type: str, filename: str) -> HttpRespon
     return response
 
 
+#: The chance-corrected agreement rows, shown together in the agreement table.
+AGREEMENT_STATISTICS = ("kappa", "Fleiss kappa", "Gwet AC", "Krippendorff alpha", "PABAK")
+
 #: Confusion matrices drawn on the page (a large study has one per reader, question and pair).
 MAX_CONFUSION_PLOTS = 24
 
@@ -43,7 +46,7 @@ def _page_context(request: HttpRequest, results: load.Results) -> dict[str, Any]
     rows = results.filtered(reader=reader, session=session)
     reference_rows = [row for row in rows if row.comparison == "reference"]
     accuracy = [row for row in reference_rows if row.statistic == "accuracy"]
-    kappas = [row for row in rows if row.statistic.startswith("kappa") or "Fleiss" in row.statistic]
+    kappas = [row for row in rows if row.statistic.startswith(AGREEMENT_STATISTICS)]
     chosen = [
         c for c in results.analysis.confusions if load.involves(c, reader=reader, session=session)
     ]

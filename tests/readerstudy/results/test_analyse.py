@@ -87,6 +87,45 @@ def test_ordinal_and_computed_scores_get_unweighted_and_weighted_kappa() -> None
     assert {c.question for c in result.confusions} >= {"slic_total", "slic_ct_morphology"}
 
 
+def test_wherever_kappa_is_ac1_ac2_alpha_and_pabak_are_beside_it() -> None:
+    result = an.analyse(_slic_data())
+
+    ct = [[2, 2], [0, 0], [3, 4], [1, 1]]  # the CT morphology scores of sessions 1 and 2
+    scale = [0, 1, 2, 3, 4]
+    for weights, name in ((None, "Gwet AC1"), ("quadratic", "Gwet AC2 (quadratic)")):
+        row = _row(result, "slic_ct_morphology", name)
+        expected = stats.gwet_ac(ct, categories=scale, weights=weights)
+        assert (row.value, row.ci_low, row.p) == pytest.approx(
+            (expected.value, expected.ci_low, expected.p)
+        )
+    alpha = _row(result, "slic_ct_morphology", "Krippendorff alpha (ordinal)")
+    assert alpha.value == pytest.approx(stats.krippendorff_alpha(ct, level="ordinal").value)
+    edema = _row(result, "cord_edema", "PABAK")  # yes/no: 2 p_o - 1, nominal alpha
+    first, second = [True, False, False, False], [True, False, True, False]
+    assert edema.value == pytest.approx(2 * 0.75 - 1)
+    assert edema.value == pytest.approx(stats.pabak(first, second, categories=[True, False]).value)
+    assert _row(result, "cord_edema", "Krippendorff alpha (nominal)").n == 4
+
+
+def test_the_kappa_paradox_shows_in_the_analysis() -> None:
+    # Two readers agree on 17 of 20 cases, nearly all negative: kappa is low, AC1 and PABAK
+    # are not (Feinstein and Cicchetti 1990).
+    spec = q.QuestionSpec(key="hematoma", type=q.YES_NO, label="Hematoma", options={})
+    r1 = [True] + [False] * 19
+    r2 = [False, True, True] + [False] * 17
+    readings = [
+        records.ReadingRow(1, reader, f"c{i:02d}", {"hematoma": value})
+        for reader, values in (("r1", r1), ("r2", r2))
+        for i, value in enumerate(values)
+    ]
+    result = an.analyse(records.StudyData([spec], {1: "S1"}, ["r1", "r2"], readings))
+
+    kappa = _row(result, "hematoma", "kappa").value
+    ac1 = _row(result, "hematoma", "Gwet AC1").value
+    assert kappa < 0 < 0.8 < ac1
+    assert _row(result, "hematoma", "PABAK").value == pytest.approx(2 * 17 / 20 - 1)
+
+
 def test_vertebral_level_gets_exact_and_within_one_level_agreement() -> None:
     result = an.analyse(_slic_data())
 
