@@ -109,6 +109,7 @@ EXPECTED: dict[str, tuple[int | set[int], ...]] = {
     "inference:case-panel": PAGE_COORD_HIDDEN,
     "inference:job-start": (302, 405, 405, 405, 405, 405, 405),
     "inference:job-cancel": (302, 405, 405, 405, 405, 405, 405),
+    "inference:job-list": PAGE_COORD_HIDDEN,
     "inference:model-list": PAGE_COORD_HIDDEN,
     "inference:model-card": PAGE_COORD_HIDDEN,
     "inference:model-activate": (302, 405, 405, 405, 405, 405, 405),
