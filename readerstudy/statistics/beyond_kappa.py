@@ -110,14 +110,18 @@ def _missing(value: object) -> bool:
 def _counts(ratings: Ratings, categories: Sequence[Hashable]) -> NDArray[np.float64]:
     """Subjects x categories: how many raters put each subject in each category."""
     index = {category: i for i, category in enumerate(categories)}
+    rows: list[int] = []
+    columns: list[int] = []
+    try:
+        for row, subject in enumerate(ratings):
+            # ``value == value`` is False for NaN only: a missing rating, like None.
+            present = [index[value] for value in subject if value is not None and value == value]
+            rows += [row] * len(present)
+            columns += present
+    except KeyError as exc:
+        raise ValueError(f"rating {exc.args[0]!r} is not one of the categories") from None
     counts = np.zeros((len(ratings), len(categories)))
-    for row, subject in enumerate(ratings):
-        for value in subject:
-            if _missing(value):
-                continue
-            if value not in index:
-                raise ValueError(f"rating {value!r} is not one of the categories")
-            counts[row, index[value]] += 1
+    np.add.at(counts, (rows, columns), 1.0)
     return counts
 
 
@@ -242,10 +246,14 @@ def krippendorff_alpha(ratings: Ratings, *, level: str = "nominal") -> Krippendo
     values = sorted({v for unit in units for v in unit}, key=_sort_key)
     index = {v: i for i, v in enumerate(values)}
     size = len(values)
-    coincidences = np.zeros((size, size))
-    for unit in units:
-        counts = np.bincount([index[v] for v in unit], minlength=size).astype(float)
-        coincidences += (np.outer(counts, counts) - np.diag(counts)) / (len(unit) - 1)
+    counts = np.zeros((len(units), size))
+    for row, unit in enumerate(units):
+        for value in unit:
+            counts[row, index[value]] += 1
+    # Each unit adds (c c^T - diag(c)) / (m_u - 1): its ordered pairs of values from different
+    # coders, weighted by 1 / (m_u - 1). Summed over units as one matrix product.
+    weighted = counts / (counts.sum(axis=1) - 1)[:, None]
+    coincidences = weighted.T @ counts - np.diag(weighted.sum(axis=0))
     totals = coincidences.sum(axis=1)
     n = float(totals.sum())
     delta = _differences(values, totals, level)
