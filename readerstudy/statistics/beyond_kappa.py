@@ -125,6 +125,13 @@ def _counts(ratings: Ratings, categories: Sequence[Hashable]) -> NDArray[np.floa
     return counts
 
 
+def _canonical_order(counts: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The subjects' rows sorted: the coefficients do not depend on the subjects' order, and
+    with one order their floating-point sums do not either (the same readings listed in
+    another order give the same bits, as a re-imported study must)."""
+    return counts[np.lexsort(counts.T[::-1])] if counts.size else counts
+
+
 def _agreement_weights(weights: str | ArrayLike | None, q: int) -> tuple[str, NDArray[np.float64]]:
     positions = np.arange(q, dtype=float)
     span = max(q - 1, 1)
@@ -169,7 +176,7 @@ def gwet_ac(
     cats = check_categories(categories)
     q = len(cats)
     kind, w = _agreement_weights(weights, q)
-    counts = _counts(ratings, cats)
+    counts = _canonical_order(_counts(ratings, cats))
     counts = counts[counts.sum(axis=1) > 0]
     n = counts.shape[0]
     per_subject = counts.sum(axis=1)
@@ -252,6 +259,7 @@ def krippendorff_alpha(ratings: Ratings, *, level: str = "nominal") -> Krippendo
             counts[row, index[value]] += 1
     # Each unit adds (c c^T - diag(c)) / (m_u - 1): its ordered pairs of values from different
     # coders, weighted by 1 / (m_u - 1). Summed over units as one matrix product.
+    counts = _canonical_order(counts)
     weighted = counts / (counts.sum(axis=1) - 1)[:, None]
     coincidences = weighted.T @ counts - np.diag(weighted.sum(axis=0))
     totals = coincidences.sum(axis=1)

@@ -133,3 +133,14 @@ def test_undefined_coefficients_carry_a_reason() -> None:
         krippendorff_alpha([["a", "b"], ["b", "b"]], level="interval")
     with pytest.raises(ValueError, match="not one of"):
         gwet_ac([[1, 9]], categories=[1, 2])
+
+
+def test_the_subjects_order_changes_no_bit() -> None:
+    # A re-imported study lists its readings in another order; its statistics must be equal.
+    rows = _raw_from_distribution(DISTRIB_6_RATERS)
+    shuffled = rows[7:] + rows[:7]
+    for weights in (None, "linear"):
+        first = gwet_ac(rows, categories=range(5), weights=weights)
+        again = gwet_ac(shuffled[::-1], categories=range(5), weights=weights)
+        assert first == again
+    assert krippendorff_alpha(rows) == krippendorff_alpha(shuffled[::-1])
