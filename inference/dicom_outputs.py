@@ -64,6 +64,19 @@ _COPIED = (
     "BodyPartExamined",
     "PatientPosition",
 )
+# Type 2 attributes of the Patient and General Study modules: present in every output, empty
+# when the source left them out (ingest accepts such CTs, so the models must take them).
+_TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 _GEOMETRY = (
     "ImagePositionPatient",
     "ImageOrientationPatient",
@@ -111,6 +124,62 @@ class Provenance:
             f"in inference job {self.job_id} from CT series {self.source_series_uid}."
         )
         return text[:1024]
+
+
+def output_character_set(value: object) -> str | list[str] | None:
+    """The Specific Character Set an output declares for the source's decoded text.
+
+    Outputs copy decoded values (names, descriptions) from the source, and pydicom encodes them
+    again in the declared set, so the source's own set is kept where it is a valid PS3.3 value.
+    An empty first value of a multi-valued set is ISO 2022 IR 6 (PS3.3 C.12.1.1.2), written out
+    because highdicom refuses the empty value. A set that is not valid as a whole (an unknown
+    term, a code extension mixed with a set without them) becomes UTF-8 (ISO_IR 192), which
+    encodes any text the source decoded to.
+    """
+    if value is None:
+        return None
+    raw = [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
+    terms = [term.strip() for term in raw]
+    if not any(terms):
+        return None  # the default repertoire
+    if terms[0] == "":
+        terms[0] = "ISO 2022 IR 6"
+    known = {member.value for member in hd.SpecificCharacterSetValues}
+    extensions = all(term.startswith("ISO 2022 ") for term in terms)
+    if any(term not in known for term in terms) or (len(terms) > 1 and not extensions):
+        return "ISO_IR 192"
+    return terms[0] if len(terms) == 1 else terms
+
+
+def _patient_and_study(src: Dataset) -> Dataset:
+    """The source's patient, study and frame-of-reference attributes for an output."""
+    ds = Dataset()
+    for keyword in _COPIED:
+        if keyword in src:
+            ds[keyword] = copy.deepcopy(src[keyword])
+    for keyword in _TYPE2_PATIENT_STUDY:
+        if keyword not in ds:
+            setattr(ds, keyword, None)
+    charset = output_character_set(src.get("SpecificCharacterSet"))
+    if charset is None:
+        ds.pop("SpecificCharacterSet", None)
+    else:
+        ds.SpecificCharacterSet = charset
+    return ds
+
+
+def _completed_header(src: Dataset) -> Dataset:
+    """A copy of a source dataset with its patient and study attributes as outputs have them."""
+    ds = Dataset()
+    for element in src:
+        ds.add(element)
+    if hasattr(src, "file_meta"):
+        ds.file_meta = src.file_meta
+    for element in _patient_and_study(src):
+        ds[element.tag] = element
+    if "SpecificCharacterSet" not in ds or not output_character_set(ds.SpecificCharacterSet):
+        ds.pop("SpecificCharacterSet", None)
+    return ds
 
 
 def derived_uid(*parts: object) -> str:
@@ -168,8 +237,8 @@ def _derived_slice(
     provenance: Provenance,
 ) -> Dataset:
     """The attributes every derived slice shares, on the geometry of its source slice."""
-    ds = Dataset()
-    for keyword in (*_COPIED, *_GEOMETRY):
+    ds = _patient_and_study(src)
+    for keyword in _GEOMETRY:
         if keyword in src:
             ds[keyword] = copy.deepcopy(src[keyword])
     ds.SOPClassUID = sop_class
@@ -375,10 +444,14 @@ def _segmentation(
     provenance: Provenance,
     series_uid: str,
 ) -> hd.seg.Segmentation:
-    src = volume.datasets[0]
+    # highdicom reads the Type 2 attributes from the sources and refuses an empty first
+    # character-set term: it gets copies of the headers, completed (the pixels are shared).
+    sources = [_completed_header(ds) for ds in volume.datasets]
+    src = sources[0]
     created = provenance.created
     return hd.seg.Segmentation(
-        source_images=volume.datasets,
+        source_images=sources,
+        specific_character_set=src.get("SpecificCharacterSet"),
         pixel_array=np.asarray(labels, dtype=np.uint8),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,

@@ -19,7 +19,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -142,6 +142,18 @@ def _job_fail_locked(job: InferenceJob, *, now: dt.datetime, reason: str) -> Non
         before={"state": JobState.RUNNING},
         after={"state": JobState.FAILED, "error": reason[:500]},
     )
+
+
+def error_is_transient(exc: BaseException) -> bool:
+    """Whether another attempt of the same job could succeed where this one failed.
+
+    Lost connections and locks (database, storage, broker), a full disk and memory exhaustion
+    (torch's out-of-memory errors are RuntimeErrors that say so) pass; anything else the same
+    input and model raise again, so the job fails at once instead of three times.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def _job_fail(*, job_id: uuid.UUID, attempt: int, reason: str, retry: bool) -> None:
@@ -369,8 +381,9 @@ def job_run(*, job_id: uuid.UUID | str, heartbeat: bool = True) -> None:
     """Run a job in this process: claim it, run the model, store the outputs (idempotent).
 
     Called by the Celery task. A job already finished, or running in a live worker, is left
-    alone. Bad input or a refused checkpoint fails the job at once with the reason; an
-    unexpected error is retried until ``max_attempts`` claims were made.
+    alone. Bad input, a refused checkpoint or an error that another attempt would raise again
+    fails the job at once with the reason; a transient error (``error_is_transient``) is
+    retried until ``max_attempts`` claims were made.
 
     Args:
         job_id: The job.
@@ -398,9 +411,14 @@ def job_run(*, job_id: uuid.UUID | str, heartbeat: bool = True) -> None:
             reason=f"the job ran past its time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s",
             retry=False,
         )
-    except Exception as exc:  # anything unexpected: retried, and recorded on the row
+    except Exception as exc:  # anything unexpected: recorded on the row, retried if transient
         log.exception("job %s attempt %s failed", job.pk, attempt)
-        _job_fail(job_id=job.pk, attempt=attempt, reason=f"{type(exc).__name__}: {exc}", retry=True)
+        _job_fail(
+            job_id=job.pk,
+            attempt=attempt,
+            reason=f"{type(exc).__name__}: {exc}",
+            retry=error_is_transient(exc),
+        )
     finally:
         if heartbeat:
             beating.stop()

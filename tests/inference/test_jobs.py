@@ -17,6 +17,7 @@ from typing import Any
 import pydicom
 import pytest
 from django.core.files.storage import storages
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
@@ -353,11 +354,11 @@ def test_a_job_of_a_dead_worker_is_taken_over_by_its_redelivery(
     assert "attempt 2 of 3" in job.log and "the previous worker was lost" in job.log
 
 
-def test_an_unexpected_error_is_retried_then_fails_with_the_reason(
+def test_a_transient_error_is_retried_then_fails_with_the_reason(
     cervical_case: Case, pseudomri_model: ModelVersion, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("out of memory in the sampler")
+        raise RuntimeError("CUDA out of memory in the sampler")  # as torch.OutOfMemoryError
 
     monkeypatch.setattr(PseudoMRIRunner, "run", broken)  # fault injection
     ct = series_of(cervical_case, SeriesRole.CT)
@@ -368,8 +369,48 @@ def test_an_unexpected_error_is_retried_then_fails_with_the_reason(
         assert "retrying" in job.message
     job = _run(job)
     assert (job.state, job.attempts) == (JobState.FAILED, 3)
-    assert job.error == "RuntimeError: out of memory in the sampler"
+    assert job.error == "RuntimeError: CUDA out of memory in the sampler"
     assert job.log.count("out of memory") == 3
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("'' is not a valid SpecificCharacterSetValues"),
+        AttributeError("'FileDataset' object has no attribute 'PatientBirthDate'"),
+        RuntimeError("mat1 and mat2 shapes cannot be multiplied"),
+    ],
+)
+def test_an_error_that_retrying_cannot_fix_fails_the_job_once(
+    cervical_case: Case,
+    pseudomri_model: ModelVersion,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(PseudoMRIRunner, "run", broken)  # fault injection
+    ct = series_of(cervical_case, SeriesRole.CT)
+    job = _run(jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri"))
+    assert (job.state, job.attempts) == (JobState.FAILED, 1)
+    assert job.error == f"{type(error).__name__}: {error}"
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (OperationalError("server closed the connection unexpectedly"), True),
+        (InterfaceError("connection already closed"), True),
+        (ConnectionResetError("storage reset the connection"), True),
+        (OSError(28, "No space left on device"), True),
+        (MemoryError(), True),
+        (KeyError("PixelData"), False),
+        (ZeroDivisionError(), False),
+    ],
+)
+def test_only_transient_errors_are_retried(error: BaseException, transient: bool) -> None:
+    assert worker.error_is_transient(error) is transient
 
 
 def test_the_reaper_requeues_then_fails_jobs_of_lost_workers(
