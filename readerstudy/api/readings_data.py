@@ -5,10 +5,11 @@ superseded) as JSON, the CSV export, and the CSV import of readings recorded els
 from __future__ import annotations
 
 import csv
+import itertools
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from django.utils.text import slugify
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -21,7 +22,7 @@ from readerstudy import imports, selectors
 from readerstudy.api.base import ReaderStudyApi
 from readerstudy.api.reading import reading_out
 from readerstudy.models import ReaderStudy, Reading, SlotPlacement
-from readerstudy.results import sheets
+from readerstudy.results import files, sheets
 
 
 class StudyReadingsApi(ReaderStudyApi):
@@ -115,10 +116,10 @@ class _Echo:
 
 def readings_csv_response(*, study: ReaderStudy) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
+    rows = (writer.writerow(sheets.guarded(row)) for row in sheets.readings_rows(study=study))
     response = StreamingHttpResponse(
-        (writer.writerow(sheets.guarded(row)) for row in sheets.readings_rows(study=study)),
-        content_type="text/csv; charset=utf-8",
+        itertools.chain([sheets.UTF8_BOM], rows), content_type="text/csv; charset=utf-8"
     )
-    name = slugify(study.title) or "study"
-    response["Content-Disposition"] = f'attachment; filename="{name}-readings.csv"'
+    filename = f"{files.download_stem(study)}-readings.csv"
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     return response

@@ -11,6 +11,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import charset_normalizer
+from django.utils.translation import gettext as _
+
 from readerstudy import questions
 from readerstudy.imports.cells import parse_moment, parse_slots, row_cell
 from readerstudy.imports.matching import MatchContext, locate, row_value
@@ -21,17 +24,42 @@ from readerstudy.results.sheets import COLUMNS
 MAX_ROWS = 100_000
 
 
+#: Shift_JIS as Excel writes it on a Japanese Windows ("CSV (comma delimited)"): code page 932.
+_SHIFT_JIS_FAMILY = {"cp932", "shift_jis", "shift_jis_2004", "shift_jisx0213"}
+
+
 def decode_upload(data: bytes, errors: Errors) -> str | None:
+    """The text of an uploaded CSV: UTF-8 (with or without Excel's BOM) or Shift_JIS/CP932.
+
+    Bytes that are not UTF-8 are read as CP932 only when they decode strictly and the detector
+    (charset-normalizer) finds them Shift_JIS too, or finds nothing better: Latin-1 or Korean
+    text can decode as CP932 by accident and would be imported as nonsense.
+    """
     try:
-        return data.decode("utf-8-sig")  # with or without the BOM Excel writes
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        errors.add(
-            line,
-            "",
-            f"the file is not UTF-8 (byte {exc.start + 1}); save it as 'CSV UTF-8' and retry",
+        not_utf8 = exc
+    guess = charset_normalizer.from_bytes(data).best()
+    guessed = guess.encoding if guess is not None else None
+    if guessed is None or guessed in _SHIFT_JIS_FAMILY or guessed.startswith("utf"):
+        try:
+            return data.decode("cp932")
+        except UnicodeDecodeError:
+            pass
+    line = data[: not_utf8.start].count(b"\n") + 1
+    errors.add(
+        line,
+        "",
+        _(
+            "the file is neither UTF-8 nor Shift_JIS (byte %(byte)s%(guess)s); "
+            "save it as 'CSV UTF-8' and retry"
         )
-        return None
+        % {
+            "byte": not_utf8.start + 1,
+            "guess": _(", it looks like %(encoding)s") % {"encoding": guessed} if guessed else "",
+        },
+    )
+    return None
 
 
 def _delimiter(header_line: str) -> str:

@@ -57,9 +57,15 @@ def _stamp(version: str) -> str:
     return version.replace(":", "").replace("+0000", "Z")
 
 
+def download_stem(study: ReaderStudy) -> str:
+    """The study's title as the start of a download's name, in its own script (a Japanese
+    title stays Japanese; responses send it as RFC 6266 ``filename*``)."""
+    return slugify(study.title, allow_unicode=True) or "study"
+
+
 def export_filename(*, study: ReaderStudy, version: str, extension: str) -> str:
     """The download name: the study's title and the version the file carries."""
-    return f"{slugify(study.title) or 'study'}-{_stamp(version)}.{extension}"
+    return f"{download_stem(study)}-{_stamp(version)}.{extension}"
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

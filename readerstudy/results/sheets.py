@@ -183,6 +183,11 @@ def readings_rows(*, study: ReaderStudy) -> Iterator[list[str]]:
             yield [*common, question_key, question_type, _cell(answers.get(question_key)), *timing]
 
 
+#: Written first in every CSV: Excel reads a CSV without it in the system's code page
+#: (CP932 in Japan) and shows UTF-8 text as mojibake.
+UTF8_BOM = "\ufeff"
+
+
 def readings_csv_text(*, study: ReaderStudy) -> str:
     """The same CSV as one string (tests, commands)."""
     out = io.StringIO()
@@ -347,7 +352,8 @@ def csv_zip_bytes(sheets: Sheets) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for title, rows in sheets.items():
-            text = io.StringIO()
+            text = io.StringIO(UTF8_BOM)
+            text.seek(len(UTF8_BOM))
             csv.writer(text).writerows(guarded(row) for row in rows)
             archive.writestr(f"{title.lower().replace(' ', '_')}.csv", text.getvalue())
     return buffer.getvalue()

@@ -351,7 +351,9 @@ def test_coordinator_builds_runs_and_exports_a_study(
 
     export = client.get(f"{base}/export/readings.csv")
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    content = b"".join(export.streaming_content)
+    assert content.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads UTF-8, not CP932
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(rows) == 10  # one row per question of the one reading
     by_question = {r["question"]: r for r in rows}
     assert by_question["slic_total"]["value"] == "3"

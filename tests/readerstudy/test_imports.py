@@ -198,6 +198,50 @@ def test_a_semicolon_file_with_a_bom_and_decimal_commas_imports(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["cp932", "shift_jis", "utf-8", "utf-8-sig"])
+def test_a_japanese_file_saved_by_excel_in_shift_jis_or_utf8_imports(
+    coordinator_client: Client,
+    slic_study: ReaderStudy,
+    reader_a: User,
+    slic_cases: list[Case],
+    encoding: str,
+) -> None:
+    # Japanese case labels, and a character (the circled digit) that only CP932 of the two
+    # Shift_JIS tables has: Excel on a Japanese Windows saves "CSV (comma delimited)" in CP932.
+    label = "症例①-頸椎" if encoding != "shift_jis" else "症例一-頸椎"
+    Case.objects.filter(pk=slic_cases[0].pk).update(label=label)
+    slic_cases[0].refresh_from_db()
+    text = _csv(_reading_rows(reader_a, slic_cases[0])).decode()
+    response = _post(coordinator_client, slic_study, text.encode(encoding))
+    assert response.status_code == 200, response.content
+    reading = Reading.objects.get(assignment__session__study=slic_study)
+    assert reading.study_case.case.label == label
+    assert reading.answers == {**SLIC_ANSWERS, "slic_total": 3}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [("vrai\u00e9, cr\u00e8me br\u00fbl\u00e9e", "latin-1"), ("척추관 협착", "cp949")],
+)
+def test_a_file_in_another_encoding_is_refused_with_a_clear_message(
+    coordinator_client: Client,
+    slic_study: ReaderStudy,
+    reader_a: User,
+    slic_cases: list[Case],
+    text: str,
+    encoding: str,
+) -> None:
+    rows = _reading_rows(reader_a, slic_cases[0], answers={"sci_level": text})
+    before = _stored()
+    response = _post(coordinator_client, slic_study, _csv(rows).decode().encode(encoding))
+    assert response.status_code == 400
+    message = response.json()["errors"][0]["message"]
+    assert "neither UTF-8 nor Shift_JIS" in message and "CSV UTF-8" in message
+    assert _stored() == before
+
+
+@pytest.mark.django_db
 def test_dry_run_reports_and_stores_nothing(
     coordinator_client: Client, slic_study: ReaderStudy, reader_a: User, slic_cases: list[Case]
 ) -> None:
@@ -460,7 +504,10 @@ def test_file_level_problems_are_4xx_and_store_nothing(
 
     not_utf8 = good.replace(b"true", "vrai\u00e9".encode("latin-1"), 1)
     response = _post(coordinator_client, slic_study, not_utf8)
-    assert response.status_code == 400 and "not UTF-8" in response.json()["errors"][0]["message"]
+    assert (
+        response.status_code == 400
+        and "neither UTF-8 nor Shift_JIS" in response.json()["errors"][0]["message"]
+    )
     assert response.json()["errors"][0]["line"] == 3
 
     headless = good.split(b"\n", 1)[1]

@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -103,6 +104,55 @@ def test_the_exports_open_and_match_the_api(
     )
     assert "statistics.csv" in archive.namelist()
     assert b"71.4% (5/7)" in archive.read("statistics.csv")
+
+
+def _as_japanese_excel_reads(data: bytes) -> str:
+    """A CSV as Excel on a Japanese Windows opens it: UTF-8 after a BOM, else code page 932."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    return data.decode("cp932", errors="replace")
+
+
+@pytest.mark.django_db
+def test_exports_of_a_japanese_study_keep_its_title_and_text(
+    client: Client, coordinator: User, slic_results_study: ReaderStudy
+) -> None:
+    study = slic_results_study
+    title = "頸髄損傷 疑似MRI 読影試験"
+    ReaderStudy.objects.filter(pk=study.pk).update(title=title)
+    study.sessions.filter(order=1).update(name="第1回 読影")
+    client_login(client, coordinator)
+
+    xlsx = client.get(f"/reading/studies/{study.pk}/results/export.xlsx")
+    disposition = xlsx["Content-Disposition"]
+    assert "filename*=utf-8''" + quote("頸髄損傷-疑似mri-読影試験") in disposition
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)), read_only=True)
+    assert title in [value for row in book["About"].iter_rows(values_only=True) for value in row]
+    readings = list(book["Readings"].iter_rows(values_only=True))
+    sessions = {row[readings[0].index("session_name")] for row in readings[1:]}
+    assert "第1回 読影" in sessions
+
+    archive = zipfile.ZipFile(
+        io.BytesIO(
+            b"".join(
+                client.get(f"/reading/studies/{study.pk}/results/export.zip").streaming_content
+            )
+        )
+    )
+    for name in archive.namelist():
+        assert archive.read(name).startswith(b"\xef\xbb\xbf"), name
+    about = _as_japanese_excel_reads(archive.read("about.csv"))
+    assert title in about
+    readings = csv.DictReader(io.StringIO(_as_japanese_excel_reads(archive.read("readings.csv"))))
+    assert "第1回 読影" in {row["session_name"] for row in readings}
+
+    export = client.get(f"/api/v1/reader-studies/{study.pk}/export/readings.csv")
+    assert (
+        "filename*=utf-8''" + quote("頸髄損傷-疑似mri-読影試験-readings.csv")
+        in (export["Content-Disposition"])
+    )
+    text = _as_japanese_excel_reads(b"".join(export.streaming_content))
+    assert "第1回 読影" in {row["session_name"] for row in csv.DictReader(io.StringIO(text))}
 
 
 @pytest.mark.django_db
@@ -277,7 +327,7 @@ def test_roi_cnr_medians_and_wilcoxon_reach_the_api_page_and_exports(
     )
     assert b"median CNR ADMIRE5" in archive.read("statistics.csv")
     # One row per image in the exports, with the CNR the API reports for it.
-    cnr_rows = list(csv.DictReader(io.StringIO(archive.read("cnr_images.csv").decode())))
+    cnr_rows = list(csv.DictReader(io.StringIO(archive.read("cnr_images.csv").decode("utf-8-sig"))))
     assert len(cnr_rows) == len(images)
     by_image = {(i["case"], i["reconstruction"]): i["cnr"] for i in images}
     for row in cnr_rows:
