@@ -92,6 +92,9 @@ class JobOut(serializers.ModelSerializer[InferenceJob]):
     outputs = SeriesRefOut(source="output_series", many=True)
     created_by = serializers.SerializerMethodField()
     is_terminal = serializers.BooleanField()
+    message = serializers.CharField(
+        source="display_message", help_text="The state in a few words, in the request's language."
+    )
 
     class Meta:
         model = InferenceJob

@@ -17,6 +17,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -178,7 +179,7 @@ def job_create(
             parameters=clean,
             max_attempts=settings.INFERENCE_MAX_ATTEMPTS,
             created_by=actor,
-            message="Waiting for a worker",
+            message=gettext_noop("Waiting for a worker"),
         )
         audit_event_record(
             actor=actor,
@@ -215,9 +216,10 @@ def job_cancel(*, actor: User | None, job: InferenceJob, reason: str = "") -> In
         locked.state = JobState.CANCELLED
         locked.finished_at = now
         who = actor.get_username() if actor is not None else "the system"
-        locked.message = f"Cancelled by {who}"
+        locked.message = gettext_noop("Cancelled by %(who)s")
+        locked.message_args = {"who": who}
         locked.log += f"{now:%Y-%m-%d %H:%M:%S} cancelled by {who}\n"
-        locked.save(update_fields=["state", "finished_at", "message", "log"])
+        locked.save(update_fields=["state", "finished_at", "message", "message_args", "log"])
         audit_event_record(
             actor=actor,
             verb="inference_job.cancel",

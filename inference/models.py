@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.db.models import Q
 
 from cases.models import Case, Series
@@ -127,7 +128,10 @@ class InferenceJob(models.Model):
         max_length=10, choices=JobState.choices, default=JobState.PENDING, db_index=True
     )
     progress = models.PositiveSmallIntegerField(default=0)
+    # The state in a few words: an English msgid (marked with gettext_noop where it is written)
+    # and the values of its %(name)s placeholders, shown in each reader's language.
     message = models.CharField(max_length=300, blank=True)
+    message_args = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -147,6 +151,19 @@ class InferenceJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "heartbeat_at"], name="inference_job_stale_idx")]
+
+    @property
+    def display_message(self) -> str:
+        """``message`` in the active language, its placeholders filled."""
+        if not self.message:
+            return ""
+        text = gettext(self.message)
+        if not self.message_args:
+            return text
+        try:
+            return text % self.message_args
+        except (KeyError, TypeError, ValueError):  # a catalogue that does not fit: English
+            return self.message % self.message_args
 
     def __str__(self) -> str:
         return f"{self.model_version.task} job {self.id} ({self.state})"

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.services import audit_event_record
 from cases.errors import CaseError
@@ -113,7 +114,8 @@ def _job_claim(*, job_id: uuid.UUID | str) -> tuple[InferenceJob, int] | None:
             job.heartbeat_at = now
             job.worker = _worker_identity()
             job.progress = 0
-            job.message = f"Started (attempt {job.attempts} of {job.max_attempts})"
+            job.message = gettext_noop("Started (attempt %(attempt)s of %(attempts)s)")
+            job.message_args = {"attempt": job.attempts, "attempts": job.max_attempts}
             job.error = ""
             job.log += _stamp(
                 now,
@@ -131,7 +133,7 @@ def _job_claim(*, job_id: uuid.UUID | str) -> tuple[InferenceJob, int] | None:
 def _job_fail_locked(job: InferenceJob, *, now: dt.datetime, reason: str) -> None:
     job.state = JobState.FAILED
     job.error = reason
-    job.message = "Failed"
+    job.message, job.message_args = gettext_noop("Failed"), {}
     job.finished_at = now
     job.log += _stamp(now, f"failed: {reason}")
     job.save()
@@ -168,7 +170,8 @@ def _job_fail(*, job_id: uuid.UUID, attempt: int, reason: str, retry: bool) -> N
         if retry and job.attempts < job.max_attempts:
             delay = min(60, 5 * 2 ** (job.attempts - 1))
             job.state = JobState.PENDING
-            job.message = f"Attempt {job.attempts} failed; retrying in {delay} s"
+            job.message = gettext_noop("Attempt %(attempt)s failed; retrying in %(seconds)s s")
+            job.message_args = {"attempt": job.attempts, "seconds": delay}
             job.log += _stamp(now, f"attempt {job.attempts} failed: {reason}")
             job.save()
             job_enqueue_on_commit(job.pk, job.model_version.queue, countdown=delay)
@@ -212,24 +215,30 @@ class _Reporter:
     def __init__(self, job: InferenceJob, attempt: int, lost: threading.Event) -> None:
         self.job_id, self.attempt, self._lost = job.pk, attempt, lost
         self.log = job.log
-        self._last = (-1, "")
+        self._last: tuple[int, str, dict[str, object]] = (-1, "", {})
 
-    def stage(self, percent: int, message: str) -> None:
-        """A step of the job, logged."""
-        self.log += _stamp(timezone.now(), message)
-        self.progress(percent, message, force=True)
+    def stage(self, percent: int, message: str, **args: object) -> None:
+        """A step of the job, logged (in English; ``message`` is a msgid, see the model)."""
+        self.log += _stamp(timezone.now(), message % args if args else message)
+        self.progress(percent, message, force=True, **args)
 
-    def progress(self, percent: int, message: str, *, force: bool = False) -> None:
+    def progress(self, percent: int, message: str, *, force: bool = False, **args: object) -> None:
         """Report progress; raise ``JobStopped`` if the job was cancelled or taken over."""
         if self._lost.is_set():
             raise JobStopped
         percent = max(0, min(99, int(percent)))
-        if not force and (percent, message) == self._last:
+        if not force and (percent, message, args) == self._last:
             return
-        self._last = (percent, message)
+        self._last = (percent, message, args)
         updated = InferenceJob.objects.filter(
             pk=self.job_id, state=JobState.RUNNING, attempts=self.attempt
-        ).update(progress=percent, message=message[:300], heartbeat_at=timezone.now(), log=self.log)
+        ).update(
+            progress=percent,
+            message=message[:300],
+            message_args=args,
+            heartbeat_at=timezone.now(),
+            log=self.log,
+        )
         if not updated:
             raise JobStopped
 
@@ -312,7 +321,8 @@ def _job_complete(
         timings = {**timings, "store_outputs_s": round(time.perf_counter() - start, 3)}
         job.state = JobState.SUCCEEDED
         job.progress = 100
-        job.message = f"Done: {len(series_uids)} output series"
+        job.message = gettext_noop("Done: %(count)s output series")
+        job.message_args = {"count": len(series_uids)}
         job.finished_at = now
         job.heartbeat_at = now
         job.timings = timings
@@ -340,32 +350,37 @@ def _job_execute(job: InferenceJob, attempt: int, reporter: _Reporter) -> None:
         timings[name] = round(time.perf_counter() - start, 3)
 
     start = time.perf_counter()
-    reporter.stage(5, "Reading the CT series")
+    reporter.stage(5, gettext_noop("Reading the CT series"))
     volume = load_ct_volume(job.source_series)
     timed("read_input_s", start)
     start = time.perf_counter()
     model = job.model_version
-    reporter.stage(15, f"Loading the model {model.name} {model.version}")
+    reporter.stage(
+        15,
+        gettext_noop("Loading the model %(name)s %(version)s"),
+        name=model.name,
+        version=model.version,
+    )
     runner = runner_for(model)
     timed("load_model_s", start)
     start = time.perf_counter()
     slices = volume.hu.shape[0]
     if model.task == ModelTask.PSEUDO_MRI:
-        reporter.stage(20, f"Generating {slices} pseudo-MRI slices")
-        label = "pseudo-MRI slices"
+        reporter.stage(20, gettext_noop("Generating %(slices)s pseudo-MRI slices"), slices=slices)
+        label = gettext_noop("%(done)s of %(total)s pseudo-MRI slices")
     else:
-        reporter.stage(20, f"Segmenting {slices} slices")
-        label = "volumes segmented"
+        reporter.stage(20, gettext_noop("Segmenting %(slices)s slices"), slices=slices)
+        label = gettext_noop("%(done)s of %(total)s volumes segmented")
 
     def progress(done: int, total: int) -> None:
-        reporter.progress(20 + 65 * done // max(total, 1), f"{done} of {total} {label}")
+        reporter.progress(20 + 65 * done // max(total, 1), label, done=done, total=total)
 
     result = runner.run(volume, parameters=job.parameters, progress=progress)
     timed("inference_s", start)
     start = time.perf_counter()
-    reporter.stage(88, "Writing DICOM outputs")
+    reporter.stage(88, gettext_noop("Writing DICOM outputs"))
     outputs = _outputs(job, volume, result)
-    reporter.stage(94, "Storing the output series")
+    reporter.stage(94, gettext_noop("Storing the output series"))
     timed("write_outputs_s", start)
     _job_complete(
         job_id=job.pk,
@@ -455,7 +470,8 @@ def jobs_reap_stale(*, now: dt.datetime | None = None) -> list[uuid.UUID]:
             seen = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}" if job.heartbeat_at else "never"
             if job.attempts < job.max_attempts:
                 job.state = JobState.PENDING
-                job.message = "The worker was lost; the job is queued again"
+                job.message = gettext_noop("The worker was lost; the job is queued again")
+                job.message_args = {}
                 job.log += _stamp(
                     now, f"worker {job.worker} lost (last heartbeat {seen}); queued again"
                 )

@@ -253,6 +253,8 @@ TEMPLATES: dict[str, ProtocolTemplate] = {t.key: t for t in (SLIC, NCCTM, BLANK)
 
 SEVERITIES = ("none", "mild", "severe")
 SIDES = ("left", "right")
+SEVERITY_LABELS = {"none": _("none"), "mild": _("mild"), "severe": _("severe")}
+SIDE_LABELS = {"left": _("left"), "right": _("right")}
 LUMBAR_LEVELS = ("L1/2", "L2/3", "L3/4", "L4/5", "L5/S1")
 
 INTRAOPERATIVE_SCHEMA: dict[str, Any] = {

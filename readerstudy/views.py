@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.permissions import acting_user, can_manage_studies
 from cases import selectors as case_selectors
@@ -106,7 +107,7 @@ def workstation(
 
 def _coordinator(request: HttpRequest) -> None:
     if not can_manage_studies(request.user):
-        raise PermissionDenied("Only study coordinators manage reader studies.")
+        raise PermissionDenied(_("Only study coordinators manage reader studies."))
 
 
 @login_required
@@ -125,11 +126,13 @@ def study_list(request: HttpRequest) -> HttpResponse:
                 washout_days=int(washout) if washout else None,
             )
         except ValueError:
-            messages.error(request, "The washout is a whole number of days.")
+            messages.error(request, _("The washout is a whole number of days."))
         except services.ReaderStudyError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Study “{study.title}” created as a draft.")
+            messages.success(
+                request, _("Study “%(title)s” created as a draft.") % {"title": study.title}
+            )
             return redirect("readerstudy:study", study_id=study.pk)
         return redirect("readerstudy:studies")
     studies = [
@@ -138,7 +141,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
         if selectors.can_enter_references(user=request.user, study=study)
     ]
     if not studies and not can_create:
-        raise PermissionDenied("You coordinate no reader study.")
+        raise PermissionDenied(_("You coordinate no reader study."))
     context = {
         "studies": studies,
         "templates": protocols.TEMPLATES.values(),
@@ -154,19 +157,21 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
     post = request.POST
     if action == "status":
         services.study_status_set(actor=actor, study=study, status=post.get("status", ""))
-        messages.success(request, f"The study is now {post.get('status')}.")
+        messages.success(
+            request, _("The study is now %(status)s.") % {"status": study.get_status_display()}
+        )
     elif action == "settings":
         services.study_update(
             actor=actor,
             study=study,
             changes={
                 "title": post.get("title", "").strip(),
-                "reader_title": post.get("reader_title", "").strip() or "Reader study",
+                "reader_title": post.get("reader_title", "").strip() or _("Reader study"),
                 "reader_instructions": post.get("reader_instructions", ""),
                 "allow_amendments": post.get("allow_amendments") == "on",
             },
         )
-        messages.success(request, "Settings saved.")
+        messages.success(request, _("Settings saved."))
     elif action == "design":
         services.study_update(
             actor=actor,
@@ -176,7 +181,7 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
                 "crossover": post.get("crossover") == "on",
             },
         )
-        messages.success(request, "Reading design saved.")
+        messages.success(request, _("Reading design saved."))
     elif action == "session":
         session = selectors.get_session_for_user(
             user=request.user, study=study, order=_int(post.get("order"))
@@ -187,7 +192,7 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
         if post.get("washout_days", "").strip():
             changes["washout_days"] = _int(post["washout_days"])
         services.session_update(actor=actor, session=session, changes=changes)
-        messages.success(request, f"{session.name} saved.")
+        messages.success(request, _("%(name)s saved.") % {"name": session.name})
     elif action == "add_cases":
         cases = [
             case_selectors.get_case_for_user(user=request.user, case_id=case_id)
@@ -200,19 +205,22 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
             user=request.user, study=study, study_case_id=post.get("study_case", "")
         )
         services.study_case_remove(actor=actor, study_case=study_case)
-        messages.success(request, "Case removed.")
+        messages.success(request, _("Case removed."))
     elif action == "member":
         user = selectors.get_member_user_for_user(
             user=request.user, study=study, username=post.get("username", "").strip()
         )
         services.membership_add(actor=actor, study=study, user=user, role=post.get("role", ""))
-        messages.success(request, f"{user.get_username()} added as {post.get('role')}.")
+        role = MemberRole(post.get("role")).label if post.get("role") in MemberRole.values else ""
+        messages.success(
+            request, _("%(user)s added as %(role)s.") % {"user": user.get_username(), "role": role}
+        )
     elif action == "remove_member":
         user = selectors.get_member_user_for_user(
             user=request.user, study=study, username=post.get("username", "")
         )
         services.membership_remove(actor=actor, study=study, user=user, role=post.get("role", ""))
-        messages.success(request, f"{user.get_username()} removed.")
+        messages.success(request, _("%(user)s removed.") % {"user": user.get_username()})
     elif action == "question_label":
         question = selectors.get_question_for_user(
             user=request.user, study=study, key=post.get("key", "")
@@ -220,16 +228,16 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
         services.question_update(
             actor=actor, question=question, changes={"label": post.get("label", "").strip()}
         )
-        messages.success(request, "Question label saved.")
+        messages.success(request, _("Question label saved."))
     else:
-        messages.error(request, "Unknown action.")
+        messages.error(request, _("Unknown action."))
 
 
 def _int(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise services.ReaderStudyError("a whole number is expected") from exc
+        raise services.ReaderStudyError(_("a whole number is expected")) from exc
 
 
 @login_required
@@ -244,7 +252,7 @@ def study_detail(request: HttpRequest, study_id: Any) -> HttpResponse:
             messages.error(request, exc.message)
         except Http404 as exc:
             # A user, case or session named in the form that the coordinator cannot reach.
-            messages.error(request, str(exc) or "Not found.")
+            messages.error(request, str(exc) or _("Not found."))
         return redirect("readerstudy:study", study_id=study.pk)
     in_study = set(study.study_cases.values_list("case_id", flat=True))
     candidates = [
@@ -301,7 +309,7 @@ def study_import(request: HttpRequest, study_id: Any) -> HttpResponse:
         upload = request.FILES.get("file")
         try:
             if upload is None:
-                raise services.ReaderStudyError("Choose a CSV file to import.")
+                raise services.ReaderStudyError(_("Choose a CSV file to import."))
             result = imports.readings_import_upload(
                 actor=acting_user(request),
                 study=study,
@@ -324,6 +332,7 @@ def _intraoperative_rows(values: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "level": level,
             "side": side,
+            "side_label": protocols.SIDE_LABELS[side],
             "dural_canal": given.get((level, side), {}).get("dural_canal", ""),
             "nerve_root": given.get((level, side), {}).get("nerve_root", ""),
         }
@@ -360,9 +369,11 @@ def _consensus_value(question: Question, raw: str) -> Any:
         try:
             return float(raw)
         except ValueError as exc:
-            raise services.ReaderStudyError(f"{question.label}: a number is expected") from exc
+            raise services.ReaderStudyError(
+                _("%(question)s: a number is expected") % {"question": question.label}
+            ) from exc
     if question.type == questions.VERTEBRAL_LEVEL and "-" in raw:
-        start, _, end = raw.partition("-")
+        start, _dash, end = raw.partition("-")
         return {"from": start, "to": end}
     return raw
 
@@ -405,7 +416,9 @@ def reference_entry(request: HttpRequest, study_id: Any, study_case_id: Any) -> 
         except services.ReaderStudyError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Reference of {study_case.case.label} saved.")
+            messages.success(
+                request, _("Reference of %(case)s saved.") % {"case": study_case.case.label}
+            )
             return redirect("readerstudy:reference", study_id=study.pk, study_case_id=study_case.pk)
     existing = ReferenceStandard.objects.filter(study_case=study_case)
     form_ref = existing.filter(question__isnull=True).first()
@@ -419,7 +432,7 @@ def reference_entry(request: HttpRequest, study_id: Any, study_case_id: Any) -> 
         "study_case": study_case,
         "form": study.reference_form,
         "rows": _intraoperative_rows(form_ref.values if form_ref else {}),
-        "severities": protocols.SEVERITIES,
+        "severities": [(value, protocols.SEVERITY_LABELS[value]) for value in protocols.SEVERITIES],
         "form_ref": form_ref,
         "questions": [(q, values_by_key.get(q.key)) for q in enterable],
         "can_manage": selectors.can_manage_study(user=request.user, study=study),

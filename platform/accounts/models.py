@@ -7,12 +7,22 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.preferences import validate_time_zone
 
 
 class User(AbstractUser):
     """A person using the platform. Roles are groups (see ``accounts.roles.Role``)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Preferences; empty: the browser's language (Accept-Language), the site's time zone.
+    language = models.CharField(
+        _("language"), max_length=8, blank=True, choices=settings.LANGUAGES
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, validators=[validate_time_zone]
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -91,3 +91,18 @@ def user_create(
         after={"username": username, "roles": sorted(role.value for role in roles)},
     )
     return user
+
+
+def user_preferences_set(*, user: User, language: str, time_zone: str) -> User:
+    """Save a user's language and time zone (both validated; empty means "not set")."""
+    user.language, user.time_zone = language, time_zone
+    user.full_clean(exclude=[f.name for f in User._meta.fields if f.name not in _PREFERENCES])
+    with transaction.atomic():
+        user.save(update_fields=list(_PREFERENCES))
+        audit_event_record(
+            actor=user, verb="user.preferences", obj=user, after={"language": language, "time_zone": time_zone}
+        )
+    return user
+
+
+_PREFERENCES = ("language", "time_zone")

@@ -77,9 +77,11 @@ MIDDLEWARE = [
     "config.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -98,6 +100,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "accounts.context_processors.navigation",
             ],
         },
@@ -134,9 +138,18 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# --- Language and time -----------------------------------------------------------------------
+# The language follows the user's saved preference, else the browser's Accept-Language
+# (accounts.middleware.UserPreferencesMiddleware after Django's LocaleMiddleware). Catalogues are
+# locale/<lang>/LC_MESSAGES/django.po (and djangojs.po), compiled by `manage.py
+# compile_catalogues` (pure Python, no GNU gettext), which `make run` and `make test` run.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ja", "日本語")]
+LOCALE_PATHS = [REPO_ROOT / "locale"]
 USE_I18N = True
+FORMAT_MODULE_PATH = ["config.formats"]
+# Times are stored in UTC and shown in the user's time zone, else the site's.
+TIME_ZONE = env_str("SAGITTAL_TIME_ZONE", "Asia/Tokyo")
 USE_TZ = True
 
 # --- Files ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import views as account_views
@@ -10,6 +11,8 @@ from ops import views as ops_views
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", ops_views.healthz, name="healthz"),
+    # The browser code's strings: gettext() in frontend/static, the djangojs catalogues.
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("cases.api_urls")),
