@@ -40,6 +40,8 @@ class ReaderStudy(models.Model):
     # What readers see instead of the title and description, which may name the hypothesis.
     reader_title = models.CharField(max_length=200, default="Reader study")
     reader_instructions = models.TextField(blank=True)
+    # The reader-facing texts in other languages (readerstudy.texts).
+    translations = models.JSONField(default=dict, blank=True)
     protocol = models.CharField(max_length=50, default="blank")
     status = models.CharField(max_length=10, choices=StudyStatus.choices, default=StudyStatus.DRAFT)
     case_order_design = models.CharField(
@@ -117,6 +119,8 @@ class Question(models.Model):
     required = models.BooleanField(default=True)
     # Computed questions only: an arithmetic expression over other questions' keys.
     formula = models.CharField(max_length=300, blank=True)
+    # Label, help text and answer-value labels in other languages (readerstudy.texts).
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["order", "id"]
@@ -137,6 +141,8 @@ class Session(models.Model):
     study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="sessions")
     order = models.PositiveIntegerField()
     name = models.CharField(max_length=100)
+    # The name in other languages (readerstudy.texts).
+    translations = models.JSONField(default=dict, blank=True)
     washout_days = models.PositiveIntegerField(default=0)
     # {"layout": "1x2", "sync_slices": bool, "shuffle_slots": bool, "slots": [{"label",
     # "roles", "viewport", "overlay_role", "window", "arm"}]} (see blinding.hanging_protocol).

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from readerstudy import questions as q
 
 # Series roles (values of cases.models.SeriesRole), spelled out to keep this module Django-free.
@@ -55,6 +57,13 @@ class ProtocolTemplate:
     # What coordinators enter per case as the reference (a structured form), if anything.
     reference_form: str = ""
     help_texts: dict[str, str] = field(default_factory=dict)
+    # The texts in other languages: {"ja": {"title", "description", "reader_title",
+    # "sessions": {order: name}, "questions": {key: {"label", "help_text", "values"}}}}.
+    translations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def localized(self, name: str, language: str) -> str:
+        """The template's title, description or reader title in ``language``, if written."""
+        return self.translations.get(language, {}).get(name) or getattr(self, name)
 
 
 def _slot(
@@ -161,6 +170,74 @@ SLIC = ProtocolTemplate(
             formula="slic_ct_morphology + slic_mri_dlc",
         ),
     ),
+    help_texts={
+        "retropharyngeal_hematoma": "Prevertebral soft-tissue swelling with hematoma on MRI.",
+        "disc_injury": "Disruption or abnormal signal of an intervertebral disc.",
+        "cord_edema": "Intramedullary T2 hyperintensity.",
+        "sci_level": "The level, or range of levels, of the cord injury; none if there is none.",
+        "canal_stenosis": "Narrowing of the spinal canal compressing the cord.",
+        "interspinous_ligament_injury": "High signal or discontinuity of the interspinous "
+        "ligament (posterior ligamentous complex).",
+        "slic_ct_morphology": "Subaxial Injury Classification, morphology score from the CT.",
+        "slic_mri_dlc": "Subaxial Injury Classification, disc-ligamentous complex score from "
+        "the MRI.",
+    },
+    translations={
+        "ja": {
+            "title": "疑似MRIと実MRIの比較（SLIC）",
+            "description": (
+                "第1セッション：CTと、そのCTから生成した疑似MRI。第2セッション（各読影者が"
+                "第1セッションを終えた日から数えるウォッシュアウト期間の後）：CTと実MRI。"
+                "各読影者の第2セッションが、同じ読影者の第1セッションの参照標準となる"
+                "（PROTOCOLS.md 1）。"
+            ),
+            "reader_title": "頸椎外傷の読影",
+            "sessions": {1: "第1セッション", 2: "第2セッション"},
+            "questions": {
+                "retropharyngeal_hematoma": {
+                    "label": "咽頭後血腫",
+                    "help_text": "MRIで血腫を伴う椎体前軟部組織の腫脹。",
+                },
+                "disc_injury": {
+                    "label": "椎間板損傷",
+                    "help_text": "椎間板の断裂または信号異常。",
+                },
+                "cord_edema": {"label": "脊髄浮腫", "help_text": "髄内のT2高信号。"},
+                "sci_level": {
+                    "label": "脊髄損傷の高位",
+                    "help_text": "脊髄損傷の高位（または範囲）。損傷がなければ「なし」。",
+                },
+                "canal_stenosis": {
+                    "label": "脊柱管狭窄",
+                    "help_text": "脊髄を圧迫する脊柱管の狭小化。",
+                },
+                "interspinous_ligament_injury": {
+                    "label": "棘間靱帯損傷",
+                    "help_text": "棘間靱帯（後方靱帯複合体）の高信号または連続性の途絶。",
+                },
+                "slic_ct_morphology": {
+                    "label": "SLIC：CTでの形態",
+                    "help_text": "Subaxial Injury Classification の形態スコア（CTで評価）。",
+                    "values": {
+                        "0": "異常なし",
+                        "1": "圧迫骨折",
+                        "2": "破裂骨折",
+                        "3": "側方・回旋転位",
+                        "4": "伸延・伸展損傷",
+                    },
+                },
+                "slic_mri_dlc": {
+                    "label": "SLIC：MRIでの椎間板靱帯複合体",
+                    "help_text": (
+                        "Subaxial Injury Classification の椎間板靱帯複合体（DLC）スコア"
+                        "（MRIで評価）。"
+                    ),
+                    "values": {"0": "損傷なし", "1": "損傷の疑い", "2": "損傷あり"},
+                },
+                "slic_total": {"label": "SLIC合計（CT形態 + MRI DLC）"},
+            },
+        }
+    },
     references=(
         ReferenceTemplate(
             source="same_reader_session",
@@ -224,6 +301,54 @@ NCCTM = ProtocolTemplate(
         ),
     ),
     reference_form="intraoperative",
+    help_texts={
+        "agreement_a": "How well image A shows the dural canal and nerve root compression "
+        "the surgeon found, level by level.",
+        "agreement_b": "How well image B shows the dural canal and nerve root compression "
+        "the surgeon found, level by level.",
+    },
+    translations={
+        "ja": {
+            "title": "NC-CTMとMRMの比較（術中所見との一致）",
+            "description": (
+                "1セッション：症例ごとに、NC-CTM（デュアルエナジーCTと硬膜管のセグメンテーション）"
+                "から作成した3D画像と、MRミエログラフィーから作成した3D画像を、読影者と症例ごとに"
+                "無作為にA・Bとして配置する。参照標準は執刀医が入力する術中所見（PROTOCOLS.md 2）。"
+            ),
+            "reader_title": "腰椎除圧術の術前計画画像",
+            "sessions": {1: "第1セッション"},
+            "questions": {
+                "agreement_a": {
+                    "label": "画像Aは術中所見と一致している",
+                    "help_text": "術者が確認した硬膜管・神経根の圧迫を、画像Aが各高位でどの程度"
+                    "示しているか。",
+                    "values": {
+                        "1": "全くそう思わない",
+                        "2": "そう思わない",
+                        "3": "どちらでもない",
+                        "4": "そう思う",
+                        "5": "強くそう思う",
+                    },
+                },
+                "agreement_b": {
+                    "label": "画像Bは術中所見と一致している",
+                    "help_text": "術者が確認した硬膜管・神経根の圧迫を、画像Bが各高位でどの程度"
+                    "示しているか。",
+                    "values": {
+                        "1": "全くそう思わない",
+                        "2": "そう思わない",
+                        "3": "どちらでもない",
+                        "4": "そう思う",
+                        "5": "強くそう思う",
+                    },
+                },
+                "closer": {
+                    "label": "術中所見により近いのはどちらの画像か？",
+                    "values": {"A": "Aの方が近い", "equal": "同等", "B": "Bの方が近い"},
+                },
+            },
+        }
+    },
 )
 
 BLANK = ProtocolTemplate(
@@ -232,6 +357,15 @@ BLANK = ProtocolTemplate(
     description="No sessions or questions yet: for image-quality Likert studies, numeric "
     "measurement studies and other designs.",
     reader_title="Reader study",
+    translations={
+        "ja": {
+            "title": "空の研究",
+            "description": "セッションや質問はまだない：画質のリッカート評価、数値計測の研究"
+            "などの設計に。",
+            "reader_title": "読影研究",
+            "sessions": {1: "第1セッション"},
+        }
+    },
     sessions=(
         SessionTemplate(
             name="Session 1",

@@ -18,10 +18,13 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from accounts.permissions import AnyUser, is_admin
-from readerstudy import questions
+from readerstudy import questions, texts
 from readerstudy.models import (
     MemberRole,
     Question,
@@ -208,7 +211,8 @@ class AssignmentState:
 
 
 def _fmt(moment: dt.datetime) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+    """A time in the user's zone and language (the middleware activates both)."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def submitted_count(assignment: ReaderAssignment) -> int:
@@ -231,11 +235,12 @@ def assignment_state(
         return AssignmentState(kind, message, unlock_at, total, submitted)
 
     if assignment.finished_at is not None:
-        return state(DONE, f"Finished on {_fmt(assignment.finished_at)}.")
+        return state(DONE, _("Finished on %(when)s.") % {"when": _fmt(assignment.finished_at)})
+    name = texts.localized(session, "name")
     if study.status != StudyStatus.ACTIVE or session.status != SessionStatus.OPEN:
-        return state(CLOSED, f"{session.name} is not open for reading.")
+        return state(CLOSED, _("%(session)s is not open for reading.") % {"session": name})
     if total == 0:
-        return state(CLOSED, f"{session.name} has no cases yet.")
+        return state(CLOSED, _("%(session)s has no cases yet.") % {"session": name})
     previous = (
         ReaderAssignment.objects.filter(
             reader_id=assignment.reader_id, session__study=study, session__order__lt=session.order
@@ -245,17 +250,31 @@ def assignment_state(
         .first()
     )
     if previous is not None:
+        previous_name = texts.localized(previous.session, "name")
         if previous.finished_at is None:
-            return state(LOCKED, f"Available after you finish {previous.session.name}.")
-        unlock_at = previous.finished_at + dt.timedelta(days=session.washout_days)
-        if now < unlock_at:
             return state(
                 LOCKED,
-                f"Locked until {_fmt(unlock_at)}: a washout of {session.washout_days} days "
-                f"after you finished {previous.session.name} on {_fmt(previous.finished_at)}.",
-                unlock_at,
+                _("Available after you finish %(session)s.") % {"session": previous_name},
             )
-    return state(AVAILABLE, f"{submitted} of {total} cases read.")
+        unlock_at = previous.finished_at + dt.timedelta(days=session.washout_days)
+        if now < unlock_at:
+            message = ngettext(
+                "Locked until %(until)s: a washout of %(days)s day after you finished "
+                "%(session)s on %(finished)s.",
+                "Locked until %(until)s: a washout of %(days)s days after you finished "
+                "%(session)s on %(finished)s.",
+                session.washout_days,
+            ) % {
+                "until": _fmt(unlock_at),
+                "days": session.washout_days,
+                "session": previous_name,
+                "finished": _fmt(previous.finished_at),
+            }
+            return state(LOCKED, message, unlock_at)
+    return state(
+        AVAILABLE,
+        _("%(submitted)s of %(total)s cases read.") % {"submitted": submitted, "total": total},
+    )
 
 
 def get_viewable_assignment_for_user(

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.permissions import acting_user, can_manage_studies
 from cases import selectors as case_selectors
-from readerstudy import imports, protocols, questions, selectors, services
+from readerstudy import imports, protocols, questions, selectors, services, texts
 from readerstudy.models import (
     CaseOrderDesign,
     MemberRole,
@@ -92,8 +92,8 @@ def workstation(
     }
     context = {
         "assignment": assignment,
-        "study_title": assignment.session.study.reader_title,
-        "session_name": assignment.session.name,
+        "study_title": texts.localized(assignment.session.study, "reader_title"),
+        "session_name": texts.localized(assignment.session, "name"),
         "position": position,
         "total": state.total,
         "config": config,

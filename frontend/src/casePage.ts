@@ -1,6 +1,7 @@
 // The coordinator's case viewer page: the case's series as thumbnails, a layout to choose,
 // series clicked or dragged into viewports, and masks overlaid on the image they belong to.
 import type { Layout, SagittalViewer, ViewType, ViewportSpec } from "./viewer";
+import { _ } from "./i18n";
 import { mount } from "./viewer";
 
 export interface CaseSeries {
@@ -37,10 +38,10 @@ const MASK_ROLES = new Set(["NC-CTM-mask"]);
 const DRAG_TYPE = "application/x-sagittal-series";
 const LAYOUT_SLOTS: Record<Layout, number> = { "1x1": 1, "1x2": 2, "2x1": 2, "2x2": 4 };
 const VIEW_TYPES: Array<[ViewType, string]> = [
-  ["stack", "Stack"],
-  ["axial", "Axial MPR"],
-  ["sagittal", "Sagittal MPR"],
-  ["coronal", "Coronal MPR"],
+  ["stack", _("Stack")],
+  ["axial", _("Axial MPR")],
+  ["sagittal", _("Sagittal MPR")],
+  ["coronal", _("Coronal MPR")],
   ["volume3d", "3D"],
 ];
 
@@ -104,7 +105,7 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
     viewer?.destroy();
     viewer = null;
     if (!specs.length) {
-      host.textContent = "This case has no image series to show.";
+      host.textContent = _("This case has no image series to show.");
       return;
     }
     viewer = await mount(host, {
@@ -152,8 +153,8 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
     card.draggable = true;
     card.dataset.series = item.series_instance_uid;
     card.title = isMask(item)
-      ? "Click: overlay this mask on the active viewport (or drag it onto a viewport)"
-      : "Click: show in the active viewport (or drag it onto a viewport)";
+      ? _("Click: overlay this mask on the active viewport (or drag it onto a viewport)")
+      : _("Click: show in the active viewport (or drag it onto a viewport)");
     // A binary SEG has no rendered frame: a placeholder instead of a failing request.
     if (item.thumbnail_url && item.modality !== "SEG") {
       const image = node("img", "sc-thumb");
@@ -196,7 +197,7 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
 
   // Layout and view type.
   const layoutGroup = node("div", "sc-group");
-  layoutGroup.append(node("span", "sc-group-label", "Layout"));
+  layoutGroup.append(node("span", "sc-group-label", _("Layout")));
   for (const choice of ["1x1", "1x2", "2x2"] as Layout[]) {
     const button = node("button", "sv-button", choice);
     button.type = "button";
@@ -211,8 +212,8 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
     layoutGroup.append(button);
   }
   const typeSelect = node("select", "sv-select");
-  typeSelect.title = "How the active viewport shows its series";
-  typeSelect.append(new Option("View…", ""));
+  typeSelect.title = _("How the active viewport shows its series");
+  typeSelect.append(new Option(_("View…"), ""));
   for (const [value, label] of VIEW_TYPES) typeSelect.append(new Option(label, value));
   typeSelect.addEventListener("change", () => {
     const type = typeSelect.value as ViewType;
@@ -220,7 +221,7 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
     const spec = activeSpec();
     if (spec && type) void replace({ ...spec, type });
   });
-  const removeOverlay = node("button", "sv-button", "Remove mask");
+  const removeOverlay = node("button", "sv-button", _("Remove mask"));
   removeOverlay.type = "button";
   removeOverlay.addEventListener("click", () => {
     const spec = activeSpec();

@@ -1,5 +1,7 @@
 // Window presets. CT values are in HU; "mri-auto" derives a window from the image itself,
 // because MR intensities have no absolute scale.
+import { _ } from "./i18n";
+
 export type WindowPresetName = "ct-bone" | "ct-soft" | "ct-spine" | "mri-auto";
 
 export interface Window {
@@ -9,17 +11,17 @@ export interface Window {
 
 export const CT_PRESETS: Record<Exclude<WindowPresetName, "mri-auto">, Window & { label: string }> =
   {
-    "ct-bone": { label: "CT bone", width: 2000, center: 500 },
-    "ct-soft": { label: "CT soft tissue", width: 400, center: 40 },
+    "ct-bone": { label: _("CT bone"), width: 2000, center: 500 },
+    "ct-soft": { label: _("CT soft tissue"), width: 400, center: 40 },
     // Spinal canal and cord against the surrounding fat and disc.
-    "ct-spine": { label: "CT spine (canal)", width: 250, center: 50 },
+    "ct-spine": { label: _("CT spine (canal)"), width: 250, center: 50 },
   };
 
 export const PRESET_LABELS: Record<WindowPresetName, string> = {
   "ct-bone": CT_PRESETS["ct-bone"].label,
   "ct-soft": CT_PRESETS["ct-soft"].label,
   "ct-spine": CT_PRESETS["ct-spine"].label,
-  "mri-auto": "MRI auto",
+  "mri-auto": _("MRI auto"),
 };
 
 export function isPresetName(value: unknown): value is WindowPresetName {

@@ -1,4 +1,6 @@
 // Keyboard shortcuts, listed in the help overlay from this one table.
+import { _ } from "./i18n";
+
 export type Action =
   | "next-slice"
   | "previous-slice"
@@ -33,31 +35,31 @@ export interface Shortcut {
 }
 
 export const SHORTCUTS: Shortcut[] = [
-  { keys: ["ArrowDown", "j"], action: "next-slice", label: "Next slice (or mouse wheel)" },
-  { keys: ["ArrowUp", "k"], action: "previous-slice", label: "Previous slice" },
-  { keys: ["PageDown"], action: "next-slice-10", label: "10 slices forward" },
-  { keys: ["PageUp"], action: "previous-slice-10", label: "10 slices back" },
-  { keys: ["Home"], action: "first-slice", label: "First slice" },
-  { keys: ["End"], action: "last-slice", label: "Last slice" },
-  { keys: ["w"], action: "tool:WindowLevel", label: "Window/level (left drag)" },
-  { keys: ["z"], action: "tool:Zoom", label: "Zoom (also right drag)" },
-  { keys: ["p"], action: "tool:Pan", label: "Pan (also middle drag)" },
-  { keys: ["l"], action: "tool:Length", label: "Length" },
-  { keys: ["a"], action: "tool:Angle", label: "Angle" },
-  { keys: ["e"], action: "tool:EllipticalROI", label: "Elliptical ROI (mean, SD, area)" },
-  { keys: ["r"], action: "tool:RectangleROI", label: "Rectangular ROI (mean, SD, area)" },
-  { keys: ["1"], action: "preset:ct-soft", label: "CT soft-tissue window" },
-  { keys: ["2"], action: "preset:ct-bone", label: "CT bone window" },
-  { keys: ["3"], action: "preset:ct-spine", label: "CT spine (canal) window" },
-  { keys: ["4"], action: "preset:mri-auto", label: "MRI automatic window" },
-  { keys: [" "], action: "reset", label: "Reset zoom, pan and window" },
-  { keys: ["s"], action: "toggle-overlay", label: "Show/hide segmentation" },
-  { keys: ["]"], action: "overlay-more", label: "Segmentation more opaque" },
-  { keys: ["["], action: "overlay-less", label: "Segmentation more transparent" },
-  { keys: ["Delete", "Backspace"], action: "delete-measurement", label: "Delete selected measurement" },
-  { keys: ["n"], action: "next-case", label: "Next case" },
-  { keys: ["b"], action: "previous-case", label: "Previous case" },
-  { keys: ["?", "h"], action: "help", label: "This help" },
+  { keys: ["ArrowDown", "j"], action: "next-slice", label: _("Next slice (or mouse wheel)") },
+  { keys: ["ArrowUp", "k"], action: "previous-slice", label: _("Previous slice") },
+  { keys: ["PageDown"], action: "next-slice-10", label: _("10 slices forward") },
+  { keys: ["PageUp"], action: "previous-slice-10", label: _("10 slices back") },
+  { keys: ["Home"], action: "first-slice", label: _("First slice") },
+  { keys: ["End"], action: "last-slice", label: _("Last slice") },
+  { keys: ["w"], action: "tool:WindowLevel", label: _("Window/level (left drag)") },
+  { keys: ["z"], action: "tool:Zoom", label: _("Zoom (also right drag)") },
+  { keys: ["p"], action: "tool:Pan", label: _("Pan (also middle drag)") },
+  { keys: ["l"], action: "tool:Length", label: _("Length") },
+  { keys: ["a"], action: "tool:Angle", label: _("Angle") },
+  { keys: ["e"], action: "tool:EllipticalROI", label: _("Elliptical ROI (mean, SD, area)") },
+  { keys: ["r"], action: "tool:RectangleROI", label: _("Rectangular ROI (mean, SD, area)") },
+  { keys: ["1"], action: "preset:ct-soft", label: _("CT soft-tissue window") },
+  { keys: ["2"], action: "preset:ct-bone", label: _("CT bone window") },
+  { keys: ["3"], action: "preset:ct-spine", label: _("CT spine (canal) window") },
+  { keys: ["4"], action: "preset:mri-auto", label: _("MRI automatic window") },
+  { keys: [" "], action: "reset", label: _("Reset zoom, pan and window") },
+  { keys: ["s"], action: "toggle-overlay", label: _("Show/hide segmentation") },
+  { keys: ["]"], action: "overlay-more", label: _("Segmentation more opaque") },
+  { keys: ["["], action: "overlay-less", label: _("Segmentation more transparent") },
+  { keys: ["Delete", "Backspace"], action: "delete-measurement", label: _("Delete selected measurement") },
+  { keys: ["n"], action: "next-case", label: _("Next case") },
+  { keys: ["b"], action: "previous-case", label: _("Previous case") },
+  { keys: ["?", "h"], action: "help", label: _("This help") },
 ];
 
 const byKey = new Map<string, Action>();
@@ -76,7 +78,7 @@ export function actionForKey(event: KeyboardEvent): Action | undefined {
 
 export function keyLabel(key: string): string {
   const names: Record<string, string> = {
-    " ": "Space",
+    " ": _("Space"),
     ArrowDown: "↓",
     ArrowUp: "↑",
     PageDown: "PgDn",

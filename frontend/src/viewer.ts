@@ -38,6 +38,7 @@ import {
 import { type ToolsModule, loadTools, startRuntime, toolsListening } from "./runtime";
 import { SHORTCUTS, type Action, actionForKey, keyLabel } from "./shortcuts";
 import { SliceSync } from "./sync";
+import { _, fmt } from "./i18n";
 
 export type Layout = "1x1" | "1x2" | "2x1" | "2x2";
 export type ViewType = "stack" | "axial" | "sagittal" | "coronal" | "volume3d";
@@ -126,13 +127,13 @@ export interface SagittalViewer {
 const MANIPULATION_TOOLS = ["WindowLevel", "Zoom", "Pan"];
 const ANNOTATION_TOOLS = ["Length", "Angle", "EllipticalROI", "RectangleROI"];
 const TOOL_LABELS: Record<string, string> = {
-  WindowLevel: "W/L",
-  Zoom: "Zoom",
-  Pan: "Pan",
-  Length: "Length",
-  Angle: "Angle",
-  EllipticalROI: "Ellipse ROI",
-  RectangleROI: "Rect ROI",
+  WindowLevel: _("W/L"),
+  Zoom: _("Zoom"),
+  Pan: _("Pan"),
+  Length: _("Length"),
+  Angle: _("Angle"),
+  EllipticalROI: _("Ellipse ROI"),
+  RectangleROI: _("Rect ROI"),
 };
 /** Bindings a tool keeps whatever the left button does (PACS habits). */
 function baseBindings(cst: ToolsModule): Record<string, ToolTypes.IToolBinding[]> {
@@ -322,8 +323,8 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     button.addEventListener("click", callback);
     nav.append(button);
   };
-  if (options.onPrevious) navButton("◀ Previous", "Previous case (B)", options.onPrevious);
-  if (options.onNext) navButton("Next ▶", "Next case (N)", options.onNext);
+  if (options.onPrevious) navButton(_("◀ Previous"), _("Previous case (B)"), options.onPrevious);
+  if (options.onNext) navButton(_("Next ▶"), _("Next case (N)"), options.onNext);
 
   // --- cornerstone -------------------------------------------------------------------------
   const engine = new RenderingEngine(engineId);
@@ -416,7 +417,7 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     }
     const message = error instanceof Error ? error.message : String(error);
     slot.error = message;
-    showMessage(slot, `Cannot show this series: ${message}`);
+    showMessage(slot, fmt(_("Cannot show this series: %(reason)s"), { reason: message }));
     dispatch("error", { viewportId: slot.spec.id, message });
   };
 
@@ -648,7 +649,7 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
   };
 
   const loadSlot = async (slot: Slot): Promise<void> => {
-    showMessage(slot, "Loading…");
+    showMessage(slot, _("Loading…"));
     const { spec } = slot;
     const opened = opening.get(spec);
     opening.delete(spec); // used once: a later setViewport loads its own
@@ -973,21 +974,21 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
   for (const name of [...MANIPULATION_TOOLS, ...ANNOTATION_TOOLS]) addToolButton(name);
 
   const presetSelect = el("select", "sv-select");
-  presetSelect.title = "Window preset (1-4) for the active viewport";
-  presetSelect.append(new Option("Window…", ""));
+  presetSelect.title = _("Window preset (1-4) for the active viewport");
+  presetSelect.append(new Option(_("Window…"), ""));
   for (const [name, label] of Object.entries(PRESET_LABELS)) presetSelect.append(new Option(label, name));
   presetSelect.addEventListener("change", () => {
     const value = presetSelect.value;
     presetSelect.value = "";
     if (isPresetName(value)) for (const slot of targets()) applyPresetOn(slot, value);
   });
-  const resetButton = el("button", "sv-button", "Reset");
+  const resetButton = el("button", "sv-button", _("Reset"));
   resetButton.type = "button";
-  resetButton.title = "Reset zoom, pan and window (Space)";
+  resetButton.title = _("Reset zoom, pan and window (Space)");
   resetButton.addEventListener("click", () => resetView());
-  const overlayToggle = el("button", "sv-button sv-on", "Mask");
+  const overlayToggle = el("button", "sv-button sv-on", _("Mask"));
   overlayToggle.type = "button";
-  overlayToggle.title = "Show/hide segmentation (S)";
+  overlayToggle.title = _("Show/hide segmentation (S)");
   overlayToggle.addEventListener("click", () =>
     setOverlayVisible(!slots.some((slot) => slot.overlay?.visible)),
   );
@@ -996,11 +997,11 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
   opacityInput.min = "0";
   opacityInput.max = "100";
   opacityInput.value = String(OVERLAY_OPACITY * 100);
-  opacityInput.title = "Segmentation opacity ([ and ])";
+  opacityInput.title = _("Segmentation opacity ([ and ])");
   opacityInput.addEventListener("input", () => setOverlayOpacity(Number(opacityInput.value) / 100));
   const helpButton = el("button", "sv-button", "?");
   helpButton.type = "button";
-  helpButton.title = "Keyboard shortcuts (?)";
+  helpButton.title = _("Keyboard shortcuts (?)");
   helpButton.addEventListener("click", () => toggleHelp());
   toolbar.append(presetSelect, resetButton, overlayToggle, opacityInput, helpButton);
   toolbar.hidden = options.toolbar === false;
@@ -1018,14 +1019,13 @@ export async function mount(element: HTMLElement, options: MountOptions): Promis
     row.insertCell().textContent = shortcut.keys.map(keyLabel).join(" / ");
     row.insertCell().textContent = shortcut.label;
   }
-  const helpTitle = el("h2", "sv-help-title", "Keyboard and mouse");
+  const helpTitle = el("h2", "sv-help-title", _("Keyboard and mouse"));
   const mouseNote = el(
     "p",
     "sv-help-note",
-    "Left drag: active tool · right drag: zoom · middle drag: pan · wheel: slices. " +
-      "3D: left drag rotates.",
+    _("Left drag: active tool · right drag: zoom · middle drag: pan · wheel: slices. 3D: left drag rotates."),
   );
-  const closeHelp = el("button", "sv-button", "Close");
+  const closeHelp = el("button", "sv-button", _("Close"));
   closeHelp.type = "button";
   closeHelp.addEventListener("click", () => toggleHelp(false));
   help.append(helpTitle, helpTable, mouseNote, closeHelp);

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -20,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import acting_user
-from readerstudy import questions, selectors, services
+from readerstudy import questions, selectors, services, texts
 from readerstudy.api.base import ReaderStudyApi, iso_or_none
 from readerstudy.models import (
     Question,
@@ -37,9 +38,9 @@ def question_out(question: Question) -> dict[str, Any]:
     return {
         "key": question.key,
         "type": question.type,
-        "label": question.label,
-        "help_text": question.help_text,
-        "options": question.options,
+        "label": texts.localized(question, "label"),
+        "help_text": texts.localized(question, "help_text"),
+        "options": texts.localized_options(question),
         "required": question.required,
         "computed": question.type == questions.COMPUTED,
         "schema": questions.answer_schema(spec),
@@ -64,8 +65,8 @@ def reading_out(reading: Reading | None) -> dict[str, Any] | None:
 def _state_out(assignment: ReaderAssignment, state: selectors.AssignmentState) -> dict[str, Any]:
     return {
         "id": str(assignment.pk),
-        "study": assignment.session.study.reader_title,
-        "session": assignment.session.name,
+        "study": texts.localized(assignment.session.study, "reader_title"),
+        "session": texts.localized(assignment.session, "name"),
         "state": state.state,
         "message": state.message,
         "unlock_at": iso_or_none(state.unlock_at),
@@ -140,12 +141,12 @@ def case_payload(
             urls["amend"] = f"{base}amend/"
     return {
         "assignment": str(assignment.pk),
-        "study": study.reader_title,
-        "instructions": study.reader_instructions,
-        "session": assignment.session.name,
+        "study": texts.localized(study, "reader_title"),
+        "instructions": texts.localized(study, "reader_instructions"),
+        "session": texts.localized(assignment.session, "name"),
         "position": position,
         "total": total,
-        "title": f"Case {position} of {total}",
+        "title": _("Case %(position)s of %(total)s") % {"position": position, "total": total},
         "state": state.state,
         "editable": editable,
         "amendable": amendable,

@@ -91,10 +91,21 @@ def study_create_from_template(
         )
     if washout_days is not None and not 0 <= washout_days <= 3650:
         raise ReaderStudyError("washout_days must be between 0 and 3650")
+    study_texts = {
+        language: {
+            name: texts[name]
+            for name in ("title", "description", "reader_title")
+            if name in texts
+            and not (name == "title" and title)
+            and not (name == "description" and description is not None)
+        }
+        for language, texts in template.translations.items()
+    }
     study = ReaderStudy.objects.create(
         title=(title or template.title)[:200],
         description=template.description if description is None else description,
         reader_title=template.reader_title,
+        translations=study_texts,
         protocol=template.key,
         reference_form=template.reference_form,
         created_by=actor,
@@ -111,6 +122,11 @@ def study_create_from_template(
             study=study,
             order=order,
             name=spec.name,
+            translations={
+                language: {"name": texts["sessions"][order]}
+                for language, texts in template.translations.items()
+                if order in texts.get("sessions", {})
+            },
             washout_days=washout,
             hanging_protocol=spec.hanging_protocol,
         )
@@ -123,6 +139,11 @@ def study_create_from_template(
             type=item.type,
             label=item.label,
             help_text=template.help_texts.get(item.key, ""),
+            translations={
+                language: texts["questions"][item.key]
+                for language, texts in template.translations.items()
+                if item.key in texts.get("questions", {})
+            },
             options=dict(item.options),
             required=item.required,
             formula=item.formula,

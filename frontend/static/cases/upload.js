@@ -28,11 +28,20 @@ function batches(files) {
   return result;
 }
 
+// gettext() and interpolate(): Django's JavaScript catalogue, loaded by the page.
+const fmt = (text, values) => interpolate(text, values, true);
+const STATUS_LABELS = {
+  stored: gettext("stored"),
+  duplicate: gettext("already stored"),
+  quarantined: gettext("quarantined for review"),
+  rejected: gettext("rejected"),
+};
+
 function addRow(name, status, reason) {
   const row = reportBody.insertRow();
   row.insertCell().textContent = name;
   const cell = row.insertCell();
-  cell.textContent = status;
+  cell.textContent = STATUS_LABELS[status] || status;
   cell.className = `status-${status}`;
   row.insertCell().textContent = reason || "";
 }
@@ -65,13 +74,13 @@ async function upload(files) {
   files = files.filter((file) => file.size > 0);
   if (!files.length) return;
   const tooLarge = files.filter((file) => file.size > maxBytes);
-  for (const file of tooLarge) addRow(file.name, "rejected", `larger than the ${maxBytes}-byte limit`);
+  for (const file of tooLarge) addRow(file.name, "rejected", fmt(gettext("larger than the %(bytes)s-byte limit"), { bytes: maxBytes }));
   files = files.filter((file) => file.size <= maxBytes);
   const totalBytes = files.reduce((sum, file) => sum + file.size, 0) || 1;
   let doneBytes = 0;
   for (const batch of batches(files)) {
     const batchBytes = batch.reduce((sum, file) => sum + file.size, 0);
-    summary.textContent = `Uploading… ${Math.round((100 * doneBytes) / totalBytes)}%`;
+    summary.textContent = fmt(gettext("Uploading… %(percent)s"), { percent: `${Math.round((100 * doneBytes) / totalBytes)}%` });
     const { status, body } = await send(batch, (loaded) => setProgress((doneBytes + loaded) / totalBytes));
     doneBytes += batchBytes;
     setProgress(doneBytes / totalBytes);
@@ -81,16 +90,17 @@ async function upload(files) {
         addRow(line.name, line.status, line.reason);
       }
     } else {
-      const reason = (body && (body.detail || body.error || JSON.stringify(body))) || "the server could not be reached";
+      const reason = (body && (body.detail || body.error || JSON.stringify(body))) || gettext("the server could not be reached");
       for (const file of batch) {
         totals.rejected += 1;
         addRow(file.webkitRelativePath || file.name, "rejected", reason);
       }
     }
   }
-  summary.textContent =
-    `Done: ${totals.stored} stored, ${totals.duplicate} already stored, ` +
-    `${totals.quarantined} quarantined for review, ${totals.rejected} rejected.`;
+  summary.textContent = fmt(
+    gettext("Done: %(stored)s stored, %(duplicate)s already stored, %(quarantined)s quarantined for review, %(rejected)s rejected."),
+    totals,
+  );
 }
 
 async function entryFiles(entry) {

@@ -1,7 +1,14 @@
 // Live progress of the rows of a jobs table (#jobs tr[data-job]): polls each unfinished job's
 // API entry once a second and renders state, progress, errors and outputs.
 (() => {
-  const labels = {PENDING: "Pending", RUNNING: "Running", SUCCEEDED: "Succeeded", FAILED: "Failed", CANCELLED: "Cancelled"};
+  // gettext() and interpolate(): Django's JavaScript catalogue, loaded by the page.
+  const labels = {
+    PENDING: gettext("Pending"),
+    RUNNING: gettext("Running"),
+    SUCCEEDED: gettext("Succeeded"),
+    FAILED: gettext("Failed"),
+    CANCELLED: gettext("Cancelled"),
+  };
   const text = (value) => document.createTextNode(value == null ? "" : String(value));
 
   function render(row, job) {
@@ -14,7 +21,7 @@
     state.replaceChildren(text(labels[job.state] || job.state), document.createElement("br"));
     const attempts = document.createElement("small");
     attempts.className = "attempts";
-    attempts.textContent = `attempt ${job.attempts} of ${job.max_attempts}`;
+    attempts.textContent = interpolate(gettext("attempt %(attempt)s of %(attempts)s"), { attempt: job.attempts, attempts: job.max_attempts }, true);
     state.append(attempts);
     const error = row.querySelector(".job-error");
     error.textContent = job.error;

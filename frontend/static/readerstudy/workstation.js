@@ -3,6 +3,10 @@
 // told; nothing is overwritten), submits, moves to the next case, and sends heartbeats so
 // that the server measures reading time. Plain ES module, same origin, no build step.
 
+// Strings go through Django's JavaScript catalogue (/jsi18n/, loaded by the page before this
+// module): gettext() and interpolate() are its globals.
+const fmt = (text, values) => interpolate(text, values, true);
+
 const config = JSON.parse(document.getElementById("ws-config").textContent);
 const csrfToken = document.querySelector("input[name=csrfmiddlewaretoken]").value;
 
@@ -112,7 +116,7 @@ function radios(set, question, choices) {
 function levelSelect(name, levels, allowNone, emptyLabel) {
   const select = document.createElement("select");
   select.name = name;
-  const options = [["", emptyLabel], ...(allowNone ? [["none", "none"]] : []), ...levels.map((l) => [l, l])];
+  const options = [["", emptyLabel], ...(allowNone ? [["none", gettext("none")]] : []), ...levels.map((l) => [l, l])];
   for (const [value, label] of options) {
     const option = document.createElement("option");
     option.value = value;
@@ -134,7 +138,7 @@ function renderQuestion(question) {
   const options = question.options || {};
   switch (question.type) {
     case "yes_no":
-      radios(set, question, [[true, "Yes"], [false, "No"]]);
+      radios(set, question, [[true, gettext("Yes")], [false, gettext("No")]]);
       break;
     case "single_choice":
       radios(set, question, options.choices.map((c) => [c.value, c.label]));
@@ -149,7 +153,7 @@ function renderQuestion(question) {
     }
     case "comparative": {
       const labels = options.labels || {};
-      radios(set, question, [["A", labels.A || "A"], ["equal", labels.equal || "Equal"], ["B", labels.B || "B"]]);
+      radios(set, question, [["A", labels.A || "A"], ["equal", labels.equal || gettext("Equal")], ["B", labels.B || "B"]]);
       break;
     }
     case "number": {
@@ -165,9 +169,9 @@ function renderQuestion(question) {
     }
     case "vertebral_level": {
       const levels = options.levels || ALL_LEVELS;
-      set.append(levelSelect(`q-${question.key}-from`, levels, options.allow_none, options.allow_range ? "level (from)" : "level"));
+      set.append(levelSelect(`q-${question.key}-from`, levels, options.allow_none, options.allow_range ? gettext("level (from)") : gettext("level")));
       if (options.allow_range) {
-        set.append(" to ", levelSelect(`q-${question.key}-to`, levels, false, "(single level)"));
+        set.append(` ${gettext("to")} `, levelSelect(`q-${question.key}-to`, levels, false, gettext("(single level)")));
       }
       break;
     }
@@ -182,18 +186,18 @@ function renderQuestion(question) {
     case "roi": {
       const output = document.createElement("output");
       output.name = `q-${question.key}`;
-      output.textContent = "no measurement yet: draw an ROI in the viewer";
+      output.textContent = gettext("no measurement yet: draw an ROI in the viewer");
       const arm = document.createElement("button");
       arm.type = "button";
-      arm.textContent = "Use the next ROI";
+      arm.textContent = gettext("Use the next ROI");
       arm.addEventListener("click", () => {
         state.roiTarget = question.key;
-        output.textContent = "waiting for an ROI in the viewer…";
+        output.textContent = gettext("waiting for an ROI in the viewer…");
       });
       const clear = document.createElement("button");
       clear.type = "button";
       clear.className = "secondary";
-      clear.textContent = "Clear";
+      clear.textContent = gettext("Clear");
       clear.addEventListener("click", () => setAnswer(question.key, null));
       set.append(output, " ", arm, " ", clear);
       break;
@@ -202,11 +206,11 @@ function renderQuestion(question) {
       const output = document.createElement("output");
       output.name = `q-${question.key}`;
       output.textContent = "—";
-      set.append(output, document.createTextNode(" (computed)"));
+      set.append(output, document.createTextNode(` ${gettext("(computed)")}`));
       break;
     }
     default:
-      set.append(`unsupported question type ${question.type}`);
+      set.append(fmt(gettext("unsupported question type %(type)s"), { type: question.type }));
   }
   const error = document.createElement("p");
   error.className = "error";
@@ -265,8 +269,14 @@ function writeValue(set, value) {
   } else if (type === "roi") {
     const output = set.querySelector("output");
     output.textContent = value
-      ? `${value.slot || "ROI"} slice ${value.slice + 1}: mean ${value.mean.toFixed(1)}, SD ${value.sd.toFixed(1)}, area ${value.area.toFixed(1)}${value.unit ? " " + value.unit : ""}`
-      : "no measurement yet: draw an ROI in the viewer";
+      ? fmt(gettext("%(slot)s slice %(slice)s: mean %(mean)s, SD %(sd)s, area %(area)s"), {
+          slot: value.slot || "ROI",
+          slice: value.slice + 1,
+          mean: value.mean.toFixed(1),
+          sd: value.sd.toFixed(1),
+          area: value.area.toFixed(1),
+        }) + (value.unit ? ` ${value.unit}` : "")
+      : gettext("no measurement yet: draw an ROI in the viewer");
   } else if (type === "computed") {
     set.querySelector("output").textContent = value ?? "—";
   }
@@ -309,7 +319,7 @@ function setAnswer(key, value) {
 
 function scheduleSave() {
   clearTimeout(state.saveTimer);
-  el.saved.textContent = "Unsaved changes…";
+  el.saved.textContent = gettext("Unsaved changes…");
   state.saveTimer = setTimeout(() => {
     save();
   }, SAVE_DELAY_MS);
@@ -329,7 +339,7 @@ async function save(options = {}) {
     state.reading = data;
     showErrors(null);
     renderAnswers(data.answers);
-    el.saved.textContent = `Saved ${new Date().toLocaleTimeString()}`;
+    el.saved.textContent = fmt(gettext("Saved %(time)s"), { time: new Date().toLocaleTimeString(document.documentElement.lang) });
     return true;
   }
   if (status === 409) {
@@ -340,17 +350,17 @@ async function save(options = {}) {
   state.pending = { ...changes, ...state.pending };
   if (status === 400 && data && data.errors) {
     showErrors(data.errors);
-    el.saved.textContent = "Not saved: see the marked answers.";
+    el.saved.textContent = gettext("Not saved: see the marked answers.");
   } else {
-    el.saved.textContent = `Not saved (${status}). ${(data && data.detail) || ""}`;
+    el.saved.textContent = `${fmt(gettext("Not saved (%(status)s)."), { status })} ${(data && data.detail) || ""}`;
   }
   return false;
 }
 
 function conflict(data) {
   setEditable(false);
-  showBanner((data && data.detail) || "This case was changed elsewhere. Nothing was saved.", "error", {
-    label: "Reload",
+  showBanner((data && data.detail) || gettext("This case was changed elsewhere. Nothing was saved."), "error", {
+    label: gettext("Reload"),
     run: () => window.location.reload(),
   });
 }
@@ -373,12 +383,12 @@ async function submit() {
   state.pending = { ...changes, ...state.pending };
   if (status === 400 && data && data.errors) {
     showErrors(data.errors);
-    showBanner("Answer every required question before submitting.", "error");
+    showBanner(gettext("Answer every required question before submitting."), "error");
   } else if (status === 409) {
     conflict(data);
     return;
   } else {
-    showBanner(`Not submitted (${status}). ${(data && data.detail) || ""}`, "error");
+    showBanner(`${fmt(gettext("Not submitted (%(status)s)."), { status })} ${(data && data.detail) || ""}`, "error");
   }
   el.submit.disabled = false;
 }
@@ -386,7 +396,7 @@ async function submit() {
 async function amend() {
   const reason = el.amendReason.value.trim();
   if (!reason) {
-    showBanner("Give a reason for the amendment.", "error");
+    showBanner(gettext("Give a reason for the amendment."), "error");
     return;
   }
   const { status, data } = await api("POST", state.payload.urls.amend, {
@@ -401,7 +411,7 @@ async function amend() {
   if (status === 400 && data && data.errors) {
     showErrors(data.errors);
   }
-  showBanner(`Not amended: ${(data && data.detail) || status}`, "error");
+  showBanner(fmt(gettext("Not amended: %(reason)s"), { reason: (data && data.detail) || status }), "error");
 }
 
 function buildForm(payload) {
@@ -471,7 +481,7 @@ async function fallbackViewer(viewer) {
     const slider = document.createElement("input");
     slider.type = "range";
     slider.min = "0";
-    slider.setAttribute("aria-label", `Slice of ${viewport.label}`);
+    slider.setAttribute("aria-label", fmt(gettext("Slice of %(viewport)s"), { viewport: viewport.label }));
     panel.append(caption, img, slider);
     el.viewer.append(panel);
     const url = `${viewer.dicomwebRoot}/studies/${viewport.studyUid}/series/${viewport.seriesUid}/instances`;
@@ -552,8 +562,8 @@ async function start() {
   }
   const { status, data } = await api("POST", config.openUrl);
   if (status !== 200) {
-    showBanner((data && data.detail) || `This case cannot be opened (${status}).`, "error", {
-      label: "Your readings",
+    showBanner((data && data.detail) || fmt(gettext("This case cannot be opened (%(status)s)."), { status }), "error", {
+      label: gettext("Your readings"),
       run: () => window.location.assign(config.homeUrl),
     });
     return;
@@ -571,8 +581,8 @@ async function start() {
   if (data.reading && data.reading.status === "submitted") {
     showBanner(
       data.reading.amendment_reason
-        ? `Submitted (amended: ${data.reading.amendment_reason}).`
-        : "Submitted: this reading is locked.",
+        ? fmt(gettext("Submitted (amended: %(reason)s)."), { reason: data.reading.amendment_reason })
+        : gettext("Submitted: this reading is locked."),
       "info",
     );
   }

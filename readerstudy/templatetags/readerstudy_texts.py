@@ -1,0 +1,16 @@
+"""``{{ session|localized:"name" }}``: a study's text in the reader's language (readerstudy.texts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from readerstudy import texts
+
+register = template.Library()
+
+
+@register.filter
+def localized(obj: Any, field: str) -> str:
+    return texts.localized(obj, field)
