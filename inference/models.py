@@ -11,28 +11,29 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from cases.models import Case, Series
 
 
 class ModelTask(models.TextChoices):
-    NCCTM = "ncctm", "NC-CTM dural canal segmentation"
-    PSEUDO_MRI = "pseudomri", "Pseudo-MRI (T2-weighted) from CT"
+    NCCTM = "ncctm", _("NC-CTM dural canal segmentation")
+    PSEUDO_MRI = "pseudomri", _("Pseudo-MRI (T2-weighted) from CT")
 
 
 class ModelBackend(models.TextChoices):
     """How a checkpoint is loaded and run."""
 
-    NCCTM_UNET = "ncctm-unet", "MONAI 3D U-Net (sliding window)"
-    PSEUDOMRI_DDIM = "pseudomri-ddim", "Image-conditioned diffusion U-Net (DDIM)"
-    PSEUDOMRI_SD = "pseudomri-sd", "Fine-tuned Stable Diffusion img2img (local diffusers folder)"
+    NCCTM_UNET = "ncctm-unet", _("MONAI 3D U-Net (sliding window)")
+    PSEUDOMRI_DDIM = "pseudomri-ddim", _("Image-conditioned diffusion U-Net (DDIM)")
+    PSEUDOMRI_SD = "pseudomri-sd", _("Fine-tuned Stable Diffusion img2img (local diffusers folder)")
 
 
 class DeviceRequirement(models.TextChoices):
-    CPU = "cpu", "CPU (default queue)"
-    GPU = "gpu", "GPU (gpu queue)"
+    CPU = "cpu", _("CPU (default queue)")
+    GPU = "gpu", _("GPU (gpu queue)")
 
 
 class ModelVersion(models.Model):
@@ -98,11 +99,11 @@ class ModelVersion(models.Model):
 
 
 class JobState(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    RUNNING = "RUNNING", "Running"
-    SUCCEEDED = "SUCCEEDED", "Succeeded"
-    FAILED = "FAILED", "Failed"
-    CANCELLED = "CANCELLED", "Cancelled"
+    PENDING = "PENDING", _("Pending")
+    RUNNING = "RUNNING", _("Running")
+    SUCCEEDED = "SUCCEEDED", _("Succeeded")
+    FAILED = "FAILED", _("Failed")
+    CANCELLED = "CANCELLED", _("Cancelled")
 
 
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
@@ -152,6 +153,9 @@ class InferenceJob(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "heartbeat_at"], name="inference_job_stale_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.model_version.task} job {self.id} ({self.state})"
+
     @property
     def display_message(self) -> str:
         """``message`` in the active language, its placeholders filled."""
@@ -164,9 +168,6 @@ class InferenceJob(models.Model):
             return text % self.message_args
         except (KeyError, TypeError, ValueError):  # a catalogue that does not fit: English
             return self.message % self.message_args
-
-    def __str__(self) -> str:
-        return f"{self.model_version.task} job {self.id} ({self.state})"
 
     @property
     def is_terminal(self) -> bool:

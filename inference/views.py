@@ -16,6 +16,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import can_manage_studies
@@ -26,12 +28,12 @@ from inference.models import ModelTask
 
 
 class JobStartForm(forms.Form):
-    series = forms.UUIDField()
-    model_version = forms.UUIDField()
+    series = forms.UUIDField(label=_lazy("CT series"))
+    model_version = forms.UUIDField(label=_lazy("Model"))
     steps = forms.IntegerField(
-        required=False, min_value=1, max_value=jobs.MAX_SAMPLING_STEPS, label="DDIM steps"
+        required=False, min_value=1, max_value=jobs.MAX_SAMPLING_STEPS, label=_lazy("DDIM steps")
     )
-    seed = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    seed = forms.IntegerField(label=_lazy("Seed"), required=False, min_value=0, max_value=2**31 - 1)
 
 
 def _panel_url(case: Case, job_id: uuid.UUID | None = None) -> str:
@@ -77,7 +79,7 @@ JOB_LIST_LIMIT = 200
 def job_list(request: HttpRequest) -> HttpResponse:
     """The newest jobs of every case the user manages, with live progress (the demo's too)."""
     if not can_manage_studies(request.user):
-        raise Http404("No such page.")
+        raise Http404(_("No such page."))
     rows = selectors.jobs_for_user(user=request.user).order_by("-created_at")[:JOB_LIST_LIMIT]
     return render(request, "inference/job_list.html", {"jobs": list(rows)})
 
@@ -108,7 +110,11 @@ def job_start(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     except InferenceError as exc:
         form.add_error(None, str(exc))
         return _panel(request, case, form, status=400)
-    messages.success(request, f"Started {model.get_task_display()} on series {series}.")
+    messages.success(
+        request,
+        _("Started %(task)s on series %(series)s.")
+        % {"task": model.get_task_display(), "series": series},
+    )
     return HttpResponseRedirect(_panel_url(case, job.pk))
 
 
@@ -121,7 +127,7 @@ def job_cancel(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     except InferenceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The job was cancelled.")
+        messages.success(request, _("The job was cancelled."))
     return HttpResponseRedirect(_panel_url(job.case, job.pk))
 
 
@@ -130,7 +136,7 @@ def job_cancel(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 def model_list(request: HttpRequest) -> HttpResponse:
     """The model registry: every registered version per task, the active one marked."""
     if not can_manage_studies(request.user):
-        raise Http404("No such page.")
+        raise Http404(_("No such page."))
     models = selectors.model_versions_for_user(user=request.user)
     return render(
         request,
@@ -166,5 +172,9 @@ def model_activate(request: HttpRequest, model_id: uuid.UUID) -> HttpResponse:
     except InferenceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{model} is now the active {model.get_task_display()} model.")
+        messages.success(
+            request,
+            _("%(model)s is now the active %(task)s model.")
+            % {"model": model, "task": model.get_task_display()},
+        )
     return HttpResponseRedirect(reverse("inference:model-card", kwargs={"model_id": model.pk}))

@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 def _new_blinding_secret() -> str:
@@ -20,17 +21,17 @@ def _new_blinding_secret() -> str:
 
 
 class StudyStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    CLOSED = "closed", "Closed"
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    CLOSED = "closed", _("Closed")
 
 
 class CaseOrderDesign(models.TextChoices):
     """How each reader's case order is made (always stored per assignment, with its seed)."""
 
-    RANDOM = "random", "Random per reader and session (seeded)"
-    WILLIAMS = "williams", "Balanced (Williams design rows, rotated per reader and session)"
-    FIXED = "fixed", "The study's case order for every reader"
+    RANDOM = "random", _("Random per reader and session (seeded)")
+    WILLIAMS = "williams", _("Balanced (Williams design rows, rotated per reader and session)")
+    FIXED = "fixed", _("The study's case order for every reader")
 
 
 class ReaderStudy(models.Model):
@@ -69,10 +70,10 @@ class ReaderStudy(models.Model):
 
 
 class MemberRole(models.TextChoices):
-    COORDINATOR = "coordinator", "Coordinator of this study"
-    READER = "reader", "Reader"
+    COORDINATOR = "coordinator", _("Coordinator of this study")
+    READER = "reader", _("Reader")
     # Enters reference standards (e.g. the operating surgeon's intraoperative findings).
-    REFERENCE = "reference", "Reference standard editor"
+    REFERENCE = "reference", _("Reference standard editor")
 
 
 class StudyMembership(models.Model):
@@ -95,16 +96,16 @@ class StudyMembership(models.Model):
 
 
 class QuestionType(models.TextChoices):
-    YES_NO = "yes_no", "Yes / no"
-    SINGLE_CHOICE = "single_choice", "Single choice"
-    ORDINAL = "ordinal", "Ordinal score"
-    NUMBER = "number", "Number"
-    VERTEBRAL_LEVEL = "vertebral_level", "Vertebral level"
-    TEXT = "text", "Text"
-    ROI = "roi", "ROI measurement"
-    COMPARATIVE = "comparative", "Comparative (A / equal / B)"
-    LIKERT = "likert", "Likert 1-5"
-    COMPUTED = "computed", "Computed score"
+    YES_NO = "yes_no", _("Yes / no")
+    SINGLE_CHOICE = "single_choice", _("Single choice")
+    ORDINAL = "ordinal", _("Ordinal score")
+    NUMBER = "number", _("Number")
+    VERTEBRAL_LEVEL = "vertebral_level", _("Vertebral level")
+    TEXT = "text", _("Text")
+    ROI = "roi", _("ROI measurement")
+    COMPARATIVE = "comparative", _("Comparative (A / equal / B)")
+    LIKERT = "likert", _("Likert 1-5")
+    COMPUTED = "computed", _("Computed score")
 
 
 class Question(models.Model):
@@ -131,8 +132,8 @@ class Question(models.Model):
 
 
 class SessionStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
 
 
 class Session(models.Model):
@@ -240,15 +241,15 @@ class SlotPlacement(models.Model):
 
 
 class ReadingStatus(models.TextChoices):
-    IN_PROGRESS = "in_progress", "In progress"
-    SUBMITTED = "submitted", "Submitted"
+    IN_PROGRESS = "in_progress", _("In progress")
+    SUBMITTED = "submitted", _("Submitted")
 
 
 class ReadingSource(models.TextChoices):
     """Where a reading was made: in the workstation, or recorded elsewhere and imported."""
 
-    PLATFORM = "platform", "Read in the platform"
-    IMPORTED = "imported", "Imported from a CSV file"
+    PLATFORM = "platform", _("Read in the platform")
+    IMPORTED = "imported", _("Imported from a CSV file")
 
 
 class Reading(models.Model):
@@ -295,10 +296,13 @@ class Reading(models.Model):
 
 
 class ReferenceSource(models.TextChoices):
-    SESSION_OF_SAME_READER = "same_reader_session", "The same reader's reading in another session"
-    NAMED_READER = "named_reader", "A named reference reader"
-    INTRAOPERATIVE = "intraoperative", "Intraoperative findings"
-    CONSENSUS = "consensus", "Consensus"
+    SESSION_OF_SAME_READER = (
+        "same_reader_session",
+        _("The same reader's reading in another session"),
+    )
+    NAMED_READER = "named_reader", _("A named reference reader")
+    INTRAOPERATIVE = "intraoperative", _("Intraoperative findings")
+    CONSENSUS = "consensus", _("Consensus")
 
 
 class ReferenceStandard(models.Model):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    COORDINATOR = "coordinator", "Study coordinator"
-    READER = "reader", "Reader"
+    ADMIN = "admin", _("Admin")
+    COORDINATOR = "coordinator", _("Study coordinator")
+    READER = "reader", _("Reader")

@@ -100,7 +100,10 @@ def user_preferences_set(*, user: User, language: str, time_zone: str) -> User:
     with transaction.atomic():
         user.save(update_fields=list(_PREFERENCES))
         audit_event_record(
-            actor=user, verb="user.preferences", obj=user, after={"language": language, "time_zone": time_zone}
+            actor=user,
+            verb="user.preferences",
+            obj=user,
+            after={"language": language, "time_zone": time_zone},
         )
     return user
 

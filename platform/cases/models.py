@@ -6,25 +6,26 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Region(models.TextChoices):
-    CERVICAL = "cervical", "Cervical spine"
-    THORACIC = "thoracic", "Thoracic spine"
-    LUMBAR = "lumbar", "Lumbar spine"
+    CERVICAL = "cervical", _("Cervical spine")
+    THORACIC = "thoracic", _("Thoracic spine")
+    LUMBAR = "lumbar", _("Lumbar spine")
 
 
 class SeriesRole(models.TextChoices):
     """What a series is for in a study; hanging protocols bind viewports to roles."""
 
-    CT = "CT", "CT"
-    DECT_MIXED = "DECT-mixed", "Dual-energy CT (mixed)"
-    MRI_T2 = "MRI-T2", "MRI T2-weighted"
-    MRI_STIR = "MRI-STIR", "MRI STIR"
-    MRM = "MRM", "MR myelography"
-    PSEUDO_MRI = "pseudo-MRI", "Pseudo-MRI (synthetic)"
-    NCCTM_MASK = "NC-CTM-mask", "NC-CTM dural canal mask"
-    OTHER = "other", "Other"
+    CT = "CT", _("CT")
+    DECT_MIXED = "DECT-mixed", _("Dual-energy CT (mixed)")
+    MRI_T2 = "MRI-T2", _("MRI T2-weighted")
+    MRI_STIR = "MRI-STIR", _("MRI STIR")
+    MRM = "MRM", _("MR myelography")
+    PSEUDO_MRI = "pseudo-MRI", _("Pseudo-MRI (synthetic)")
+    NCCTM_MASK = "NC-CTM-mask", _("NC-CTM dural canal mask")
+    OTHER = "other", _("Other")
 
 
 class Patient(models.Model):

@@ -18,6 +18,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import acting_user, can_manage_studies
@@ -34,17 +36,21 @@ def coordinator_required(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not can_manage_studies(request.user):
-            raise PermissionDenied("Only study coordinators manage cases.")
+            raise PermissionDenied(_("Only study coordinators manage cases."))
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
 class CaseForm(forms.Form):
-    label = forms.CharField(max_length=100)
-    region = forms.ChoiceField(choices=Region.choices)
-    levels = forms.CharField(max_length=50, required=False, help_text="e.g. C2-C7 or L4/5")
-    clinical_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    label = forms.CharField(label=_lazy("Label"), max_length=100)
+    region = forms.ChoiceField(label=_lazy("Region"), choices=Region.choices)
+    levels = forms.CharField(
+        label=_lazy("Levels"), max_length=50, required=False, help_text=_lazy("e.g. C2-C7 or L4/5")
+    )
+    clinical_notes = forms.CharField(
+        label=_lazy("Clinical notes"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
 
 
 class SeriesRoleForm(forms.Form):
@@ -89,7 +95,9 @@ def case_edit(request: HttpRequest, case_id: str) -> HttpResponse:
     case = selectors.get_case_for_user(user=request.user, case_id=case_id)
     form = CaseForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The case was not changed: " + form.errors.as_text())
+        messages.error(
+            request, _("The case was not changed: %(errors)s") % {"errors": form.errors.as_text()}
+        )
         return redirect("cases:detail", case_id=case.pk)
     changes = {
         field: value for field, value in form.cleaned_data.items() if getattr(case, field) != value
@@ -97,7 +105,7 @@ def case_edit(request: HttpRequest, case_id: str) -> HttpResponse:
     if changes:
         try:
             services.case_update(actor=acting_user(request), case=case, changes=changes)
-            messages.success(request, "Case updated.")
+            messages.success(request, _("Case updated."))
         except errors.CaseError as exc:
             messages.error(request, str(exc))
     return redirect("cases:detail", case_id=case.pk)
@@ -109,14 +117,18 @@ def series_role(request: HttpRequest, case_id: str, series_id: str) -> HttpRespo
     case = selectors.get_case_for_user(user=request.user, case_id=case_id)
     series = selectors.get_series_by_id_for_user(user=request.user, series_id=series_id)
     if series.study.case_id != case.pk:
-        raise PermissionDenied("The series is not part of this case.")
+        raise PermissionDenied(_("The series is not part of this case."))
     form = SeriesRoleForm(request.POST)
     if form.is_valid():
         role = SeriesRole(form.cleaned_data["role"])
         services.series_role_assign(actor=acting_user(request), series=series, role=role)
-        messages.success(request, f"Series {series.series_number or ''} is now {role.label}.")
+        messages.success(
+            request,
+            _("Series %(number)s is now %(role)s.")
+            % {"number": series.series_number or "", "role": role.label},
+        )
     else:
-        messages.error(request, "Choose one of the listed roles.")
+        messages.error(request, _("Choose one of the listed roles."))
     return redirect("cases:detail", case_id=case.pk)
 
 
@@ -125,14 +137,14 @@ def series_role(request: HttpRequest, case_id: str, series_id: str) -> HttpRespo
 def case_delete(request: HttpRequest, case_id: str) -> HttpResponse:
     case = selectors.get_case_for_user(user=request.user, case_id=case_id)
     if request.POST.get("confirm_label") != case.label:
-        messages.error(request, "Type the case label to confirm the deletion.")
+        messages.error(request, _("Type the case label to confirm the deletion."))
         return redirect("cases:detail", case_id=case.pk)
     try:
         services.case_delete(actor=acting_user(request), case=case)
     except errors.CaseError as exc:
         messages.error(request, str(exc))
         return redirect("cases:detail", case_id=case.pk)
-    messages.success(request, f"Case {case.label} was deleted.")
+    messages.success(request, _("Case %(label)s was deleted.") % {"label": case.label})
     return redirect("cases:list")
 
 
@@ -145,7 +157,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         selected = list(studies.filter(study_instance_uid__in=chosen))
         if not selected or len(selected) != len(set(chosen)):
-            form.add_error(None, "Choose one or more of the listed studies.")
+            form.add_error(None, _("Choose one or more of the listed studies."))
         else:
             try:
                 case: Case = services.case_create(
@@ -154,7 +166,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
             except errors.CaseError as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, f"Case {case.label} was created.")
+                messages.success(request, _("Case %(label)s was created.") % {"label": case.label})
                 return redirect("cases:detail", case_id=case.pk)
     context = {"form": form, "studies": studies, "chosen": set(chosen)}
     return render(request, "cases/new.html", context)

@@ -1,4 +1,4 @@
-"""``{{ session|localized:"name" }}``: a study's text in the reader's language (readerstudy.texts)."""
+"""``{{ session|localized:"name" }}``: study texts in the reader's language (readerstudy.texts)."""
 
 from __future__ import annotations
 
