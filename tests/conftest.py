@@ -20,8 +20,11 @@ from django.test import Client
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
+from ops.catalogues import catalogues_compile
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The catalogues as `make test` compiles them, for a bare `pytest` too (and its worker processes).
+catalogues_compile(REPO_ROOT / "locale")
 # The Chromium ``browser`` fixture of every browser test.
 pytest_plugins = ["tests.browser_support"]
 

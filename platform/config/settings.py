@@ -8,6 +8,7 @@ docs/operations.md.
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -150,6 +151,10 @@ USE_I18N = True
 FORMAT_MODULE_PATH = ["config.formats"]
 # Times are stored in UTC and shown in the user's time zone, else the site's.
 TIME_ZONE = env_str("SAGITTAL_TIME_ZONE", "Asia/Tokyo")
+if TIME_ZONE not in zoneinfo.available_timezones():
+    raise ImproperlyConfigured(
+        f"SAGITTAL_TIME_ZONE={TIME_ZONE!r} is not an IANA time zone name (e.g. Asia/Tokyo, UTC)"
+    )
 USE_TZ = True
 
 # --- Files ----------------------------------------------------------------------------------
