@@ -64,6 +64,9 @@ EXPECTED: dict[str, tuple[int | set[int], ...]] = {
     "healthz": ({200, 503},) * 7,  # 503 while no worker answers; never a login
     "accounts:login": (200, 302, 302, 302, 302, 302, 302),
     "accounts:logout": (405,) * 7,
+    "accounts:language": (405,) * 7,  # POST only; anyone may pick a language (the login page)
+    "accounts:preferences": (302, 200, 200, 200, 200, 200, 200),
+    "javascript-catalog": (200,) * 7,  # the browser code's strings, as public as the login page
     "api-token": (405,) * 7,
     "api-schema": (401, 200, 200, 200, 200, 200, 200),
     "api-docs": (401, 200, 200, 200, 200, 200, 200),
