@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import can_manage_studies
@@ -28,12 +28,17 @@ from inference.models import ModelTask
 
 
 class JobStartForm(forms.Form):
-    series = forms.UUIDField(label=_lazy("CT series"))
-    model_version = forms.UUIDField(label=_lazy("Model"))
+    series = forms.UUIDField(label=gettext_lazy("CT series"))
+    model_version = forms.UUIDField(label=gettext_lazy("Model"))
     steps = forms.IntegerField(
-        required=False, min_value=1, max_value=jobs.MAX_SAMPLING_STEPS, label=_lazy("DDIM steps")
+        required=False,
+        min_value=1,
+        max_value=jobs.MAX_SAMPLING_STEPS,
+        label=gettext_lazy("DDIM steps"),
     )
-    seed = forms.IntegerField(label=_lazy("Seed"), required=False, min_value=0, max_value=2**31 - 1)
+    seed = forms.IntegerField(
+        label=gettext_lazy("Seed"), required=False, min_value=0, max_value=2**31 - 1
+    )
 
 
 def _panel_url(case: Case, job_id: uuid.UUID | None = None) -> str:

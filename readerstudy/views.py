@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.permissions import acting_user, can_manage_studies
@@ -144,7 +145,14 @@ def study_list(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("You coordinate no reader study."))
     context = {
         "studies": studies,
-        "templates": protocols.TEMPLATES.values(),
+        "templates": [
+            {
+                "key": template.key,
+                "title": template.localized("title", get_language() or ""),
+                "description": template.localized("description", get_language() or ""),
+            }
+            for template in protocols.TEMPLATES.values()
+        ],
         "can_create": can_create,
     }
     return render(request, "readerstudy/study_list.html", context)

@@ -1,7 +1,7 @@
 // The coordinator's case viewer page: the case's series as thumbnails, a layout to choose,
 // series clicked or dragged into viewports, and masks overlaid on the image they belong to.
 import type { Layout, SagittalViewer, ViewType, ViewportSpec } from "./viewer";
-import { _ } from "./i18n";
+import { _, fmt } from "./i18n";
 import { mount } from "./viewer";
 
 export interface CaseSeries {
@@ -9,6 +9,7 @@ export interface CaseSeries {
   series_instance_uid: string;
   modality: string;
   role: string;
+  role_label?: string;
   description: string;
   number_of_instances: number;
   frame_of_reference_uid: string;
@@ -70,7 +71,7 @@ export function defaultViewports(items: Item[], layout: Layout): ViewportSpec[] 
   const overlay = mask ? { studyUid: mask.studyUid, seriesUid: mask.series_instance_uid } : undefined;
   const spec = (item: Item, id: string, type: ViewType, withOverlay: boolean): ViewportSpec => ({
     id,
-    label: item.role || item.modality,
+    label: item.role_label || item.role || item.modality,
     studyUid: item.studyUid,
     seriesUid: item.series_instance_uid,
     type,
@@ -137,7 +138,7 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
     }
     await replace({
       ...into,
-      label: item.role || item.modality,
+      label: item.role_label || item.role || item.modality,
       studyUid: item.studyUid,
       seriesUid: item.series_instance_uid,
       overlay: undefined,
@@ -168,10 +169,19 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
       card.append(node("div", "sc-thumb sc-thumb-none", item.modality));
     }
     const caption = node("div", "sc-caption");
+    // The description is the file's own text: not for translation (HTML translate="no").
+    const description = node("span", "", item.description || item.modality);
+    description.translate = false;
     caption.append(
-      node("strong", "", item.role || item.modality),
-      node("span", "", item.description || item.modality),
-      node("span", "sc-count", `${item.number_of_instances} ${isMask(item) ? "object" : "images"}`),
+      node("strong", "", item.role_label || item.role || item.modality),
+      description,
+      node(
+        "span",
+        "sc-count",
+        fmt(isMask(item) ? _("%(count)s objects") : _("%(count)s images"), {
+          count: item.number_of_instances,
+        }),
+      ),
     );
     card.append(caption);
     card.addEventListener("click", () => void showIn(item));

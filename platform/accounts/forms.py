@@ -15,7 +15,13 @@ class PreferencesForm(forms.Form):
         required=False,
         choices=[("", _("As my browser asks"))],
     )
-    time_zone = forms.ChoiceField(label=_("Time zone"), required=False, choices=[])
+    # Zone names are IANA identifiers, the same in every language.
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        required=False,
+        choices=[],
+        widget=forms.Select(attrs={"translate": "no"}),
+    )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -35,6 +35,9 @@ class SeriesOut(serializers.ModelSerializer[Series]):
     study_instance_uid = serializers.CharField(source="study.study_instance_uid")
     source_series = serializers.UUIDField(source="source_series_id", allow_null=True)
     thumbnail_url = serializers.SerializerMethodField()
+    role_label = serializers.CharField(
+        source="get_role_display", help_text="The role, in the request's language."
+    )
 
     class Meta:
         model = Series
@@ -44,6 +47,7 @@ class SeriesOut(serializers.ModelSerializer[Series]):
             "series_instance_uid",
             "modality",
             "role",
+            "role_label",
             "description",
             "series_number",
             "number_of_instances",

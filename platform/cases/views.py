@@ -19,7 +19,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import acting_user, can_manage_studies
@@ -43,13 +43,18 @@ def coordinator_required(view: View) -> View:
 
 
 class CaseForm(forms.Form):
-    label = forms.CharField(label=_lazy("Label"), max_length=100)
-    region = forms.ChoiceField(label=_lazy("Region"), choices=Region.choices)
+    label = forms.CharField(label=gettext_lazy("Label"), max_length=100)
+    region = forms.ChoiceField(label=gettext_lazy("Region"), choices=Region.choices)
     levels = forms.CharField(
-        label=_lazy("Levels"), max_length=50, required=False, help_text=_lazy("e.g. C2-C7 or L4/5")
+        label=gettext_lazy("Levels"),
+        max_length=50,
+        required=False,
+        help_text=gettext_lazy("e.g. C2-C7 or L4/5"),
     )
     clinical_notes = forms.CharField(
-        label=_lazy("Clinical notes"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+        label=gettext_lazy("Clinical notes"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
     )
 
 

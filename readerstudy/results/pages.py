@@ -5,6 +5,7 @@ Plots are SVG drawn by matplotlib.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import zipfile
@@ -16,13 +17,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import is_admin
-from readerstudy import selectors, tasks
+from readerstudy import selectors, tasks, texts
 from readerstudy.models import ReaderStudy
 from readerstudy.results import files, load
 from readerstudy.results.records import Confusion, StatRow
@@ -41,10 +43,35 @@ AGREEMENT_STATISTICS = ("kappa", "Fleiss kappa", "Gwet AC", "Krippendorff alpha"
 MAX_CONFUSION_PLOTS = 24
 
 
+def _in_language(rows: list[StatRow], study: ReaderStudy) -> list[StatRow]:
+    """The rows with their questions' labels in the reader's language (the analysis itself is
+    cached once for every language)."""
+    labels = {q.key: texts.localized(q, "label") for q in study.questions.all()}
+    names = sorted(
+        ((s.name, texts.localized(s, "name")) for s in study.sessions.all()),
+        key=lambda pair: -len(pair[0]),
+    )
+
+    def sessions(text: str) -> str:
+        for name, local in names:
+            text = text.replace(name, local)
+        return text
+
+    return [
+        dataclasses.replace(
+            row,
+            question_label=labels.get(row.question, row.question_label),
+            sessions=sessions(row.sessions),
+        )
+        for row in rows
+    ]
+
+
 def _page_context(request: HttpRequest, results: load.Results) -> dict[str, Any]:
     reader = request.GET.get("reader", "")[:150]
     session = request.GET.get("session", "")[:100]
-    rows = results.filtered(reader=reader, session=session)
+    rows = _in_language(results.filtered(reader=reader, session=session), results.study)
+    localized = {s.name: texts.localized(s, "name") for s in results.study.sessions.all()}
     reference_rows = [row for row in rows if row.comparison == "reference"]
     accuracy = [row for row in reference_rows if row.statistic == "accuracy"]
     kappas = [row for row in rows if row.statistic.startswith(AGREEMENT_STATISTICS)]
@@ -65,7 +92,7 @@ def _page_context(request: HttpRequest, results: load.Results) -> dict[str, Any]
         "confusions": confusions,
         "confusions_not_drawn": len(chosen) - len(confusions),
         "readers": results.data.readers,
-        "sessions": list(results.data.sessions.values()),
+        "sessions": [(name, localized.get(name, name)) for name in results.data.sessions.values()],
         "reader": reader,
         "session": session,
     }
@@ -133,23 +160,36 @@ class StudyAnalysisApi(APIView):
 # --- Plots ---------------------------------------------------------------------------------
 
 
+# Question labels and axis titles may be Japanese: fonts with CJK glyphs follow the default one
+# (matplotlib falls back glyph by glyph), as on the pages (sagittal.css).
+PLOT_FONTS = ["DejaVu Sans", "Noto Sans CJK JP", "IPAexGothic", "IPAGothic", "TakaoPGothic"]
+
+
+def _figure(size: tuple[float, float]) -> Any:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size)
+    return figure
+
+
 def _svg(figure: Any) -> str:
+    import matplotlib
+
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    with matplotlib.rc_context({"font.family": PLOT_FONTS}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # inline: without the XML prolog and doctype
 
 
 def accuracy_plot(rows: Sequence[StatRow]) -> str:
     """Bars of accuracy with their Wilson intervals, one group per question, one bar per reader."""
-    from matplotlib.figure import Figure
-
     chosen = [row for row in rows if row.statistic == "accuracy" and not math.isnan(row.value)]
     if not chosen:
         return ""
     questions = list(dict.fromkeys(row.question_label for row in chosen))
     readers = list(dict.fromkeys(row.reader for row in chosen))
-    figure = Figure(figsize=(max(6, 1.2 * len(questions)), 3.2))
+    figure = _figure((max(6, 1.2 * len(questions)), 3.2))
     axes = figure.add_subplot()
     width = 0.8 / len(readers)
     for index, reader in enumerate(readers):
@@ -162,24 +202,22 @@ def accuracy_plot(rows: Sequence[StatRow]) -> str:
     axes.set_xticks(
         [i + 0.4 - width / 2 for i in range(len(questions))], questions, rotation=20, ha="right"
     )
-    axes.set_ylabel("Accuracy (%) with 95% CI")
+    axes.set_ylabel(_("Accuracy (%) with 95% CI"))
     axes.set_ylim(0, 105)
     axes.legend(fontsize="small")
     return _svg(figure)
 
 
 def confusion_plot(confusion: Confusion) -> str:
-    from matplotlib.figure import Figure
-
     size = max(2.4, 0.45 * len(confusion.categories) + 1.5)
-    figure = Figure(figsize=(size, size))
+    figure = _figure((size, size))
     axes = figure.add_subplot()
     axes.imshow(confusion.matrix, cmap="Blues")
     ticks = range(len(confusion.categories))
     axes.set_xticks(ticks, confusion.categories, rotation=45, ha="right")
     axes.set_yticks(ticks, confusion.categories)
-    axes.set_xlabel("reference")
-    axes.set_ylabel("answer")
+    axes.set_xlabel(_("reference"))
+    axes.set_ylabel(_("answer"))
     for i, row in enumerate(confusion.matrix):
         for j, count in enumerate(row):
             axes.text(j, i, str(count), ha="center", va="center")

@@ -14,3 +14,8 @@ register = template.Library()
 @register.filter
 def localized(obj: Any, field: str) -> str:
     return texts.localized(obj, field)
+
+
+@register.filter
+def localized_options(question: Any) -> dict[str, Any]:
+    return texts.localized_options(question)
