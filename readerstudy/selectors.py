@@ -354,7 +354,7 @@ def study_progress(*, study: ReaderStudy, now: dt.datetime | None = None) -> lis
         rows.append(
             ProgressRow(
                 reader=assignment.reader.get_username(),
-                session=assignment.session.name,
+                session=texts.localized(assignment.session, "name"),
                 session_order=assignment.session.order,
                 state=status.state,
                 message=status.message,

@@ -43,8 +43,10 @@ ALLOWED = {
 }  # fmt: skip
 # Swagger UI and ReDoc: third-party developer tools for the API, in English.
 DEVELOPER_PAGES = {"api-docs", "api-redoc"}
-# A word starts after a non-letter-digit (so "1x2", "v7" inside "C2-C7" do not count as words).
-WORD = re.compile(r"(?<![A-Za-z0-9])(?:[A-Za-z][A-Za-z0-9_.'\u2019/-]*[A-Za-z0-9]|[A-Za-z])")
+# A word starts after a non-letter-digit (so "1x2", "v7" inside "C2-C7" and the hex groups of a
+# UUID do not count as words); identifiers (question keys, zone names) are not words either.
+WORD = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z][A-Za-z0-9_.'\u2019/-]*")
+ZONE_NAME = re.compile(r"[A-Z][A-Za-z]+(/[A-Z][A-Za-z-]+)+")
 
 # The visible text, with what users entered or files carry (translate="no") left out.
 READ_TEXT = """() => {
@@ -70,7 +72,9 @@ def english_words(text: str) -> set[str]:
     words = set()
     for word in WORD.findall(text):
         stripped = word.strip(".'\u2019/-")
-        if stripped and stripped not in ALLOWED and not stripped.isupper():
+        if "_" in stripped or ZONE_NAME.fullmatch(stripped):
+            continue  # an identifier: a question key, a zone name (Asia/Tokyo)
+        if len(stripped) > 1 and stripped not in ALLOWED and not stripped.isupper():
             words.add(stripped)
     return words
 
@@ -93,6 +97,7 @@ def _html_pages(world: dict[str, Any], persona: str) -> list[str]:  # noqa: F811
 def test_the_check_finds_english_and_allows_proper_nouns() -> None:
     assert english_words("保存しました。Cohen の κ、CT 骨条件") == set()
     assert english_words("症例 1 / 3 · Submit and next case") == {"Submit", "and", "next", "case"}
+    assert english_words("Window/level: Asia/Tokyo, cord_edema, C2-C7, 1x2") == {"Window/level"}
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ export interface CaseData {
   id: string;
   label: string;
   region: string;
+  region_label?: string;
   levels: string;
   dicomweb_root: string;
   studies: CaseStudy[];
@@ -114,7 +115,7 @@ export async function startCasePage(dataElement: HTMLElement): Promise<void> {
       layout,
       viewports: specs,
       syncSlices: true,
-      header: `${data.label} · ${data.region}${data.levels ? ` ${data.levels}` : ""}`,
+      header: `${data.label} · ${data.region_label ?? data.region}${data.levels ? ` ${data.levels}` : ""}`,
     });
     (window as unknown as { sagittalCaseViewer: SagittalViewer }).sagittalCaseViewer = viewer;
   };

@@ -103,9 +103,22 @@ class CaseDetailOut(serializers.ModelSerializer[Case]):
     patient = serializers.CharField(source="patient.pseudonym")
     studies = serializers.SerializerMethodField()
 
+    region_label = serializers.CharField(
+        source="get_region_display", help_text="The region, in the request's language."
+    )
+
     class Meta:
         model = Case
-        fields = ["id", "label", "region", "levels", "clinical_notes", "patient", "studies"]
+        fields = [
+            "id",
+            "label",
+            "region",
+            "region_label",
+            "levels",
+            "clinical_notes",
+            "patient",
+            "studies",
+        ]
 
     def get_studies(self, case: Case) -> list[dict[str, Any]]:
         series = list(selectors.case_series(case=case))
