@@ -46,6 +46,7 @@ DEVELOPER_PAGES = {"api-docs", "api-redoc"}
 # A word starts after a non-letter-digit (so "1x2", "v7" inside "C2-C7" and the hex groups of a
 # UUID do not count as words); identifiers (question keys, zone names) are not words either.
 WORD = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z][A-Za-z0-9_.'\u2019/-]*")
+HEX_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 ZONE_NAME = re.compile(r"[A-Z][A-Za-z]+(/[A-Z][A-Za-z-]+)+")
 
 # The visible text, with what users entered or files carry (translate="no") left out.
@@ -72,8 +73,8 @@ def english_words(text: str) -> set[str]:
     words = set()
     for word in WORD.findall(text):
         stripped = word.strip(".'\u2019/-")
-        if "_" in stripped or ZONE_NAME.fullmatch(stripped):
-            continue  # an identifier: a question key, a zone name (Asia/Tokyo)
+        if "_" in stripped or ZONE_NAME.fullmatch(stripped) or HEX_ID.fullmatch(stripped):
+            continue  # an identifier: a question key, a zone name (Asia/Tokyo), a UUID
         if len(stripped) > 1 and stripped not in ALLOWED and not stripped.isupper():
             words.add(stripped)
     return words
