@@ -10,6 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent, User
+from cases.models import Series, SeriesRole
+from inference.models import InferenceJob, ModelBackend, ModelTask, ModelVersion
 from readerstudy import services
 from readerstudy.models import ReaderAssignment, ReaderStudy
 from tests.readerstudy.test_services import SLIC_ANSWERS
@@ -154,3 +156,37 @@ def test_washout_dates_are_shown_in_the_readers_zone_and_language(
     reader_a.save()
     utc = client.get("/reading/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f"Locked until {unlock:%Y-%m-%d} 19:07 UTC" in utc
+
+
+def test_the_coordinator_sees_job_times_in_jst_and_job_messages_in_japanese(
+    client: Client, coordinator: User, slic_study: ReaderStudy
+) -> None:
+    study_case = slic_study.study_cases.select_related("case").first()
+    assert study_case is not None
+    ct = Series.objects.get(study__case=study_case.case, role=SeriesRole.CT)
+    model = ModelVersion.objects.create(
+        task=ModelTask.PSEUDO_MRI,
+        backend=ModelBackend.PSEUDOMRI_DDIM,
+        name="pseudomri-tiny",
+        version="1",
+        checkpoint="m.pt",
+        sha256="0" * 64,
+    )
+    job = InferenceJob.objects.create(
+        case=study_case.case,
+        source_series=ct,
+        model_version=model,
+        message="Segmenting %(slices)s slices",
+        message_args={"slices": 16},
+    )
+    created = dt.datetime(2026, 3, 1, 19, 7, tzinfo=dt.UTC)
+    InferenceJob.objects.filter(pk=job.pk).update(created_at=created)
+    client.force_login(coordinator)
+    english = client.get("/inference/jobs/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "2026-03-02 04:07" in english and "Segmenting 16 slices" in english
+    japanese = client.get("/inference/jobs/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert (
+        "2026/03/02 04:07" in japanese and "16 スライスをセグメンテーションしています" in japanese
+    )
+    api = client.get(f"/api/v1/inference/jobs/{job.pk}/", HTTP_ACCEPT_LANGUAGE="ja").json()
+    assert api["message"] == "16 スライスをセグメンテーションしています"

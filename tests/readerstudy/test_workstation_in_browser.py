@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.models import User
 from readerstudy.models import ReaderStudy, Reading
 from tests.browser_support import login
+from tests.conftest import PASSWORD
 
 # Software WebGL on a shared CI machine is slow; the limits are generous on purpose.
 WAIT_MS = 90_000
@@ -125,3 +126,60 @@ def test_the_surgeon_answers_an_ncctm_case(
     expect(page.locator("#ws-progress")).to_have_text("Case 2 of 2", timeout=WAIT_MS)
     (reading,) = Reading.objects.filter(assignment__reader=surgeon, status="submitted")
     assert reading.answers == {"agreement_a": 4, "agreement_b": 2, "closer": "A"}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_japanese_reader_reads_and_submits_a_slic_case_in_japanese(
+    live_server,  # type: ignore[no-untyped-def]
+    slic_study: ReaderStudy,
+    reader_a: User,
+    browser: Browser,
+) -> None:
+    # A browser set to Japanese (Accept-Language ja-JP): no saved preference is needed.
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/accounts/login/")
+    expect(page.locator("h1")).to_have_text("ログイン")
+    page.fill("input[name=username]", reader_a.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    page.goto(f"{live_server.url}/reading/")
+    expect(page.locator("h1")).to_have_text("あなたの読影")
+    page.get_by_role("link", name="頸椎外傷の読影 · 第1セッション").click()
+    page.wait_for_url(re.compile(r".*/cases/1/$"))
+    expect(page.locator("#ws-progress")).to_have_text("症例 1 / 3", timeout=WAIT_MS)
+    expect(page.locator("fieldset.question")).to_have_count(9, timeout=WAIT_MS)
+    expect(_question(page, "disc_injury").locator("legend")).to_have_text("椎間板損傷 *")
+    expect(page.locator("#ws-submit")).to_have_text("提出して次の症例へ")
+
+    for key, answer in (
+        ("retropharyngeal_hematoma", "いいえ"),
+        ("disc_injury", "はい"),
+        ("cord_edema", "はい"),
+        ("canal_stenosis", "いいえ"),
+        ("interspinous_ligament_injury", "はい"),
+    ):
+        _question(page, key).get_by_label(answer, exact=True).check()
+    _question(page, "sci_level").locator("select").nth(0).select_option("C4")
+    _question(page, "sci_level").locator("select").nth(1).select_option("C5")
+    _question(page, "slic_ct_morphology").get_by_label("2 — 破裂骨折").check()
+    _question(page, "slic_mri_dlc").get_by_label("1 — 損傷の疑い").check()
+    expect(_question(page, "slic_total").locator("output")).to_have_text("3", timeout=WAIT_MS)
+    expect(page.locator("#ws-saved")).to_contain_text("保存しました", timeout=WAIT_MS)
+    # The viewer's toolbar speaks Japanese too.
+    expect(page.locator(".sv-toolbar").first).to_contain_text("リセット", timeout=WAIT_MS)
+
+    page.click("#ws-submit")
+    page.wait_for_url(re.compile(r".*/cases/2/$"))
+    expect(page.locator("#ws-progress")).to_have_text("症例 2 / 3", timeout=WAIT_MS)
+    (reading,) = Reading.objects.filter(assignment__reader=reader_a, status="submitted")
+    assert reading.answers["slic_ct_morphology"] == 2 and reading.answers["slic_mri_dlc"] == 1
+    assert reading.answers["sci_level"] == {"from": "C4", "to": "C5"}
+    assert reading.answers["disc_injury"] is True and reading.answers["slic_total"] == 3
+    assert not errors, errors
+    context.close()
