@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -177,6 +178,9 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
                 "reader_title": post.get("reader_title", "").strip() or _("Reader study"),
                 "reader_instructions": post.get("reader_instructions", ""),
                 "allow_amendments": post.get("allow_amendments") == "on",
+                "translations": _posted_translations(
+                    post, study.translations, ("title", "reader_title", "reader_instructions")
+                ),
             },
         )
         messages.success(request, _("Settings saved."))
@@ -234,11 +238,36 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
             user=request.user, study=study, key=post.get("key", "")
         )
         services.question_update(
-            actor=actor, question=question, changes={"label": post.get("label", "").strip()}
+            actor=actor,
+            question=question,
+            changes={
+                "label": post.get("label", "").strip(),
+                "translations": _posted_translations(post, question.translations, ("label",)),
+            },
         )
         messages.success(request, _("Question label saved."))
     else:
         messages.error(request, _("Unknown action."))
+
+
+def other_languages() -> list[tuple[str, str]]:
+    """The languages a study's texts may be written in besides its main one (the site's)."""
+    main = settings.LANGUAGE_CODE.split("-")[0]
+    return [(code, name) for code, name in settings.LANGUAGES if code != main]
+
+
+def _posted_translations(
+    post: Any, current: dict[str, Any], fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """The object's translations with the form's ``<field>__<language>`` inputs applied (an
+    empty input removes that translation; texts the form does not show are kept)."""
+    merged = {language: dict(texts) for language, texts in (current or {}).items()}
+    for code, _name in other_languages():
+        for field in fields:
+            name = f"{field}__{code}"
+            if name in post:
+                merged.setdefault(code, {})[field] = post[name].strip()
+    return merged
 
 
 def _int(value: Any) -> int:
@@ -291,6 +320,7 @@ def study_detail(request: HttpRequest, study_id: Any) -> HttpResponse:
         "roles": MemberRole.choices,
         "designs": CaseOrderDesign.choices,
         "export_url": reverse("api-reader-study-export", args=[study.pk]),
+        "other_languages": other_languages(),
     }
     return render(request, "readerstudy/study_detail.html", context)
 

@@ -34,6 +34,7 @@ def study_out(study: ReaderStudy) -> dict[str, Any]:
         "crossover": study.crossover,
         "allow_amendments": study.allow_amendments,
         "reference_form": study.reference_form,
+        "translations": study.translations,
         "created_at": iso_or_none(study.created_at),
         "frozen": selectors.study_has_readings(study),
         "url": reverse("readerstudy:study", args=[study.pk]),
@@ -47,11 +48,21 @@ def session_out(session: Session) -> dict[str, Any]:
         "washout_days": session.washout_days,
         "hanging_protocol": session.hanging_protocol,
         "status": session.status,
+        "translations": session.translations,
     }
 
 
 def _coordinator_question_out(question: Question) -> dict[str, Any]:
-    return {**question_out(question), "order": question.order, "formula": question.formula}
+    """The question as written (main texts and their translations), not in one language."""
+    return {
+        **question_out(question),
+        "label": question.label,
+        "help_text": question.help_text,
+        "options": question.options,
+        "translations": question.translations,
+        "order": question.order,
+        "formula": question.formula,
+    }
 
 
 class ProtocolsApi(ReaderStudyApi):
@@ -115,6 +126,10 @@ class StudyUpdateIn(serializers.Serializer[Any]):
     allow_amendments = serializers.BooleanField(required=False)
     case_order_design = serializers.CharField(required=False)
     crossover = serializers.BooleanField(required=False)
+    translations = serializers.DictField(
+        required=False,
+        help_text='Reader-facing texts in other languages, e.g. {"ja": {"label": "..."}}',
+    )
 
 
 class StudyDetailApi(ReaderStudyApi):
@@ -169,6 +184,10 @@ class QuestionIn(serializers.Serializer[Any]):
     required = serializers.BooleanField(required=False, default=True)  # type: ignore[assignment]
     formula = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     order = serializers.IntegerField(min_value=0, required=False)
+    translations = serializers.DictField(
+        required=False,
+        help_text='Reader-facing texts in other languages, e.g. {"ja": {"label": "..."}}',
+    )
 
 
 class QuestionUpdateIn(serializers.Serializer[Any]):
@@ -178,6 +197,10 @@ class QuestionUpdateIn(serializers.Serializer[Any]):
     required = serializers.BooleanField(required=False)  # type: ignore[assignment]
     formula = serializers.CharField(max_length=300, required=False, allow_blank=True)
     order = serializers.IntegerField(min_value=0, required=False)
+    translations = serializers.DictField(
+        required=False,
+        help_text='Reader-facing texts in other languages, e.g. {"ja": {"label": "..."}}',
+    )
 
 
 class QuestionListApi(ReaderStudyApi):
@@ -229,6 +252,10 @@ class SessionIn(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
     washout_days = serializers.IntegerField(min_value=0, max_value=3650, default=0)
     hanging_protocol = serializers.DictField()
+    translations = serializers.DictField(
+        required=False,
+        help_text='Reader-facing texts in other languages, e.g. {"ja": {"name": "..."}}',
+    )
 
 
 class SessionUpdateIn(serializers.Serializer[Any]):
@@ -236,6 +263,10 @@ class SessionUpdateIn(serializers.Serializer[Any]):
     washout_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
     hanging_protocol = serializers.DictField(required=False)
     status = serializers.CharField(required=False)
+    translations = serializers.DictField(
+        required=False,
+        help_text='Reader-facing texts in other languages, e.g. {"ja": {"name": "..."}}',
+    )
 
 
 class SessionListApi(ReaderStudyApi):

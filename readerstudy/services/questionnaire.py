@@ -14,7 +14,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import audit_event_record
-from readerstudy import questions
+from readerstudy import questions, texts
 from readerstudy.models import Question, ReaderStudy
 from readerstudy.selectors import question_spec, study_specs
 from readerstudy.services.base import (
@@ -36,12 +36,30 @@ def _question_data(question: Question) -> dict[str, Any]:
         "options": question.options,
         "required": question.required,
         "formula": question.formula,
+        "translations": question.translations,
     }
 
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,49}")
-_QUESTION_FIELDS = {"label", "help_text", "options", "required", "order", "formula", "type"}
-_ALWAYS_EDITABLE = {"label", "help_text"}
+_QUESTION_FIELDS = {
+    "label",
+    "help_text",
+    "options",
+    "required",
+    "order",
+    "formula",
+    "type",
+    "translations",
+}
+# Texts may change while readers read (a typo, a language added); what answers mean may not.
+_ALWAYS_EDITABLE = {"label", "help_text", "translations"}
+
+
+def _clean(value: Any, fields: Mapping[str, int], *, values: bool = False) -> dict[str, Any]:
+    try:
+        return texts.clean_translations(value, fields, values=values)
+    except texts.TranslationsError as exc:
+        raise ReaderStudyError(str(exc)) from exc
 
 
 def _check_question(question: Question) -> None:
@@ -96,8 +114,10 @@ def question_create(
     help_text: str = "",
     formula: str = "",
     order: int | None = None,
+    translations: Mapping[str, Any] | None = None,
 ) -> Question:
     ensure_not_frozen(study, "Questions")
+    clean_translations = _clean(translations or {}, texts.QUESTION_FIELDS, values=True)
     if not _KEY.fullmatch(key):
         raise ReaderStudyError("key must start with a letter and hold a-z, 0-9 and _ (50 at most)")
     if Question.objects.filter(study=study, key=key).exists():
@@ -110,6 +130,7 @@ def question_create(
         study=study,
         key=key,
         type=type,
+        translations=clean_translations,
         label=label,
         options=dict(options or {}),
         required=required,
@@ -138,6 +159,8 @@ def question_update(
         ensure_not_frozen(question.study, "Questions")
     before = _question_data(question)
     for name, value in changes.items():
+        if name == "translations":
+            value = _clean(value, texts.QUESTION_FIELDS, values=True)
         setattr(question, name, value)
     if not str(question.label).strip():
         raise ReaderStudyError("label must not be empty")

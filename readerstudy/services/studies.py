@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 
 from accounts.models import User
 from accounts.services import audit_event_record
-from readerstudy import protocols, questions
+from readerstudy import protocols, questions, texts
 from readerstudy.models import (
     CaseOrderDesign,
     MemberRole,
@@ -44,12 +44,13 @@ def _session_data(session: Session) -> dict[str, Any]:
         "washout_days": session.washout_days,
         "hanging_protocol": session.hanging_protocol,
         "status": session.status,
+        "translations": session.translations,
     }
 
 
 STUDY_FIELDS = (
     "title", "description", "reader_title", "reader_instructions", "status",
-    "case_order_design", "crossover", "allow_amendments", "reference_form",
+    "case_order_design", "crossover", "allow_amendments", "reference_form", "translations",
 )  # fmt: skip
 
 
@@ -173,6 +174,13 @@ def study_create_from_template(
     return study
 
 
+def _clean(value: Any, fields: Mapping[str, int]) -> dict[str, Any]:
+    try:
+        return texts.clean_translations(value, fields)
+    except texts.TranslationsError as exc:
+        raise ReaderStudyError(str(exc)) from exc
+
+
 _EDITABLE_STUDY_FIELDS = {
     "title": str,
     "description": str,
@@ -181,6 +189,7 @@ _EDITABLE_STUDY_FIELDS = {
     "allow_amendments": bool,
     "case_order_design": str,
     "crossover": bool,
+    "translations": dict,
 }
 
 
@@ -208,6 +217,8 @@ def study_update(
         raise ReaderStudyError("the title must not be empty")
     before = _study_data(study)
     for name, value in changes.items():
+        if name == "translations":
+            value = _clean(value, texts.STUDY_FIELDS)
         setattr(study, name, value)
     study.save()
     study_changed(study.pk)
@@ -263,8 +274,10 @@ def session_create(
     name: str,
     hanging_protocol: Mapping[str, Any],
     washout_days: int = 0,
+    translations: Mapping[str, Any] | None = None,
 ) -> Session:
     ensure_not_frozen(study, "Sessions")
+    clean_translations = _clean(translations or {}, texts.SESSION_FIELDS)
     _validate_hanging_protocol(hanging_protocol)
     if not name.strip():
         raise ReaderStudyError("name must not be empty")
@@ -273,6 +286,7 @@ def session_create(
         study=study,
         order=order,
         name=name,
+        translations=clean_translations,
         washout_days=washout_days,
         hanging_protocol=dict(hanging_protocol),
     )
@@ -290,7 +304,7 @@ def session_create(
 @transaction.atomic
 def session_update(*, actor: User | None, session: Session, changes: Mapping[str, Any]) -> Session:
     """Rename, change the washout, open or close; the hanging protocol freezes with readings."""
-    allowed = {"name", "washout_days", "hanging_protocol", "status"}
+    allowed = {"name", "washout_days", "hanging_protocol", "status", "translations"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise ReaderStudyError(f"cannot change {', '.join(unknown)}")
@@ -306,6 +320,8 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
         _validate_hanging_protocol(changes["hanging_protocol"])
     before = _session_data(session)
     for name, value in changes.items():
+        if name == "translations":
+            value = _clean(value, texts.SESSION_FIELDS)
         setattr(session, name, value)
     session.save()
     if "hanging_protocol" in changes:

@@ -34,3 +34,9 @@ _STATE_LABELS = {
 def assignment_state_label(state: str) -> str:
     """An assignment's state (``selectors.assignment_state``) as readers' pages name it."""
     return str(_STATE_LABELS.get(state, state))
+
+
+@register.simple_tag
+def translation_of(obj: Any, language: str, field: str) -> str:
+    """What the coordinator wrote for ``field`` in ``language`` (empty if nothing)."""
+    return str(((obj.translations or {}).get(language) or {}).get(field, ""))

@@ -190,3 +190,61 @@ def test_the_coordinator_sees_job_times_in_jst_and_job_messages_in_japanese(
     )
     api = client.get(f"/api/v1/inference/jobs/{job.pk}/", HTTP_ACCEPT_LANGUAGE="ja").json()
     assert api["message"] == "16 スライスをセグメンテーションしています"
+
+
+def test_a_coordinator_writes_the_reader_facing_texts_in_japanese(
+    client: Client, coordinator: User, reader_a: User, slic_study: ReaderStudy
+) -> None:
+    client.force_login(coordinator)
+    base = f"/api/v1/reader-studies/{slic_study.pk}"
+    patched = client.patch(
+        f"{base}/questions/cord_edema/",
+        {"translations": {"ja": {"label": "脊髄の浮腫（T2高信号）", "help_text": ""}}},
+        content_type="application/json",
+    )
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["translations"] == {"ja": {"label": "脊髄の浮腫（T2高信号）"}}
+    assert patched.json()["label"] == "Spinal cord edema"  # the main text is untouched
+    for bad in (
+        {"xx": {"label": "?"}},  # no such language
+        {"ja": {"formula": "1"}},  # not a text readers see
+        {"ja": {"label": "長" * 301}},  # longer than the label may be
+        ["ja"],
+    ):
+        refused = client.patch(
+            f"{base}/questions/cord_edema/", {"translations": bad}, content_type="application/json"
+        )
+        assert refused.status_code == 400, (bad, refused.content)
+    # The study page's forms: a Japanese reader title and a Japanese question label.
+    page = f"/reading/studies/{slic_study.pk}/"
+    client.post(
+        page,
+        {
+            "action": "settings",
+            "title": slic_study.title,
+            "reader_title": "Cervical spine trauma reading",
+            "reader_title__ja": "頸椎外傷の読影（第2版）",
+            "title__ja": "",
+            "reader_instructions__ja": "各症例を順に読影してください。",
+        },
+    )
+    client.post(
+        page, {"action": "question_label", "key": "disc_injury", "label": "Disc injury",
+               "label__ja": "椎間板の損傷"},
+    )  # fmt: skip
+    slic_study.refresh_from_db()
+    assert slic_study.translations["ja"]["reader_title"] == "頸椎外傷の読影（第2版）"
+    assert "title" not in slic_study.translations["ja"]  # the template's Japanese title removed
+
+    client.force_login(reader_a)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    opened = _open(client, _session1(slic_study, reader_a))
+    labels = {q["key"]: q["label"] for q in opened["questions"]}
+    assert (
+        labels["cord_edema"] == "脊髄の浮腫（T2高信号）" and labels["disc_injury"] == "椎間板の損傷"
+    )
+    assert opened["study"] == "頸椎外傷の読影（第2版）"
+    assert opened["instructions"] == "各症例を順に読影してください。"
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    english = _open(client, _session1(slic_study, reader_a))
+    assert english["study"] == "Cervical spine trauma reading" and english["instructions"] == ""
