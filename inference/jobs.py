@@ -17,6 +17,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import User
@@ -48,13 +49,16 @@ MAX_SAMPLING_STEPS = 1000
 
 def _whole_number(key: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise InferenceError(f"{key} must be a whole number")
+        raise InferenceError(_("%(key)s must be a whole number") % {"key": key})
     try:
         number = int(value)
     except ValueError as exc:
-        raise InferenceError(f"{key} must be a whole number") from exc
+        raise InferenceError(_("%(key)s must be a whole number") % {"key": key}) from exc
     if not low <= number <= high:
-        raise InferenceError(f"{key} must lie between {low} and {high}")
+        raise InferenceError(
+            _("%(key)s must lie between %(low)s and %(high)s")
+            % {"key": key, "low": low, "high": high}
+        )
     return number
 
 
@@ -76,23 +80,26 @@ def _clean_parameters(
     unknown = sorted(set(given) - allowed)
     if unknown:
         label = ModelTask(model_version.task).label
-        raise InferenceError(f"unknown parameters for {label}: {', '.join(unknown)}")
+        raise InferenceError(
+            _("unknown parameters for %(task)s: %(names)s")
+            % {"task": label, "names": ", ".join(unknown)}
+        )
     clean: dict[str, Any] = {}
     for key, low, high in (("steps", 1, MAX_SAMPLING_STEPS), ("seed", 0, 2**31 - 1)):
         if key in given:
             clean[key] = _whole_number(key, given[key], low, high)
     if "prompt" in given:
         if not isinstance(given["prompt"], str):
-            raise InferenceError("prompt must be text")
+            raise InferenceError(_("prompt must be text"))
         clean["prompt"] = given["prompt"].strip()
     if "strength" in given:
         value = given["strength"]
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise InferenceError("strength must be a number")
+            raise InferenceError(_("strength must be a number"))
         try:
             clean["strength"] = float(value)
         except (OverflowError, ValueError) as exc:  # OverflowError: an int beyond a float
-            raise InferenceError("strength must be a number") from exc
+            raise InferenceError(_("strength must be a number")) from exc
     if backend == ModelBackend.PSEUDOMRI_SD:
         from inference.pseudomri.sd_backend import check_generation
 
@@ -144,24 +151,34 @@ def job_create(
     """
     if model_version is None:
         if task is None:
-            raise InferenceError("choose a model or a task")
+            raise InferenceError(_("choose a model or a task"))
         task = ModelTask(task)
         model_version = ModelVersion.objects.filter(task=task, is_active=True).first()
         if model_version is None:
             raise InferenceError(
-                f"no {task.label} model is active: train one (manage.py train_ncctm or "
-                "train_pseudomri) or register and activate one"
+                _(
+                    "no %(task)s model is active: train one (manage.py train_ncctm or "
+                    "train_pseudomri) or register and activate one"
+                )
+                % {"task": task.label}
             )
     elif task is not None and ModelTask(task) != model_version.task:
-        raise InferenceError(f"{model_version} is not a {ModelTask(task).label} model")
+        raise InferenceError(
+            _("%(model)s is not a %(task)s model")
+            % {"model": model_version, "task": ModelTask(task).label}
+        )
     task = ModelTask(model_version.task)
     if source_series.study.case_id != case.pk:
-        raise InferenceError("the series does not belong to this case")
+        raise InferenceError(_("the series does not belong to this case"))
     if source_series.modality != "CT" or source_series.role not in INPUT_ROLES:
         raise InferenceError(
-            f"{task.label} needs an acquired CT series; series "
-            f"{source_series.series_number or source_series.series_instance_uid} is "
-            f"{source_series.modality} ({source_series.get_role_display()})"
+            _("%(task)s needs an acquired CT series; series %(series)s is %(modality)s (%(role)s)")
+            % {
+                "task": task.label,
+                "series": source_series.series_number or source_series.series_instance_uid,
+                "modality": source_series.modality,
+                "role": source_series.get_role_display(),
+            }
         )
     clean = _clean_parameters(model_version, parameters)
     with transaction.atomic():
@@ -171,7 +188,7 @@ def job_create(
             state__in=(JobState.PENDING, JobState.RUNNING),
         )
         if busy.exists():
-            raise JobConflict("a job of this model on this series is already queued or running")
+            raise JobConflict(_("a job of this model on this series is already queued or running"))
         job = InferenceJob.objects.create(
             case=case,
             source_series=source_series,
@@ -210,7 +227,10 @@ def job_cancel(*, actor: User | None, job: InferenceJob, reason: str = "") -> In
     with transaction.atomic():
         locked = InferenceJob.objects.select_for_update().get(pk=job.pk)
         if locked.state in TERMINAL_STATES:
-            raise JobConflict(f"the job has already finished ({locked.get_state_display()})")
+            raise JobConflict(
+                _("the job has already finished (%(state)s)")
+                % {"state": locked.get_state_display()}
+            )
         before = locked.state
         now = timezone.now()
         locked.state = JobState.CANCELLED

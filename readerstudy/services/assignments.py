@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -51,9 +52,11 @@ def membership_add(
 ) -> StudyMembership:
     """Make ``user`` a coordinator, reference editor or reader (with assignments) of the study."""
     if role not in MemberRole.values:
-        raise ReaderStudyError(f"role must be one of {', '.join(MemberRole.values)}")
+        raise ReaderStudyError(
+            _("role must be one of %(roles)s") % {"roles": ", ".join(MemberRole.values)}
+        )
     if not user.is_active:
-        raise ReaderStudyError("inactive users cannot join a study")
+        raise ReaderStudyError(_("inactive users cannot join a study"))
     if role == MemberRole.READER:
         reader_assign(actor=actor, study=study, reader=user)
         return StudyMembership.objects.get(study=study, user=user, role=role)
@@ -74,16 +77,21 @@ def membership_remove(*, actor: User | None, study: ReaderStudy, user: User, rol
     """Remove a member; a reader only before any of their readings exist (never deleted)."""
     membership = StudyMembership.objects.filter(study=study, user=user, role=role).first()
     if membership is None:
-        raise ReaderStudyError(f"{user.get_username()} is not a {role} of this study")
+        raise ReaderStudyError(
+            _("%(user)s is not a %(role)s of this study")
+            % {"user": user.get_username(), "role": role}
+        )
     if role == MemberRole.COORDINATOR:
         others = StudyMembership.objects.filter(study=study, role=role).exclude(user=user)
         if not others.exists():
-            raise ConflictError("a study keeps at least one coordinator")
+            raise ConflictError(_("a study keeps at least one coordinator"))
     if role == MemberRole.READER:
         if Reading.objects.filter(
             assignment__session__study=study, assignment__reader=user
         ).exists():
-            raise ConflictError("this reader has readings, which are kept; close the study instead")
+            raise ConflictError(
+                _("this reader has readings, which are kept; close the study instead")
+            )
         ReaderAssignment.objects.filter(session__study=study, reader=user).delete()
     study_changed(study.pk)
     audit_event_record(
@@ -163,7 +171,7 @@ def reader_assign(
     """Make ``reader`` a reader of the study with an assignment (seed, order) per session."""
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
     if not reader.is_active:
-        raise ReaderStudyError("inactive users cannot read")
+        raise ReaderStudyError(_("inactive users cannot read"))
     membership = StudyMembership.objects.filter(
         study=study, user=reader, role=MemberRole.READER
     ).first()
@@ -216,8 +224,12 @@ def placements_create(assignment: ReaderAssignment) -> None:
             )
             if chosen is None:
                 raise ConflictError(
-                    f"case {study_case.case.label} has no {' or '.join(content['roles'])} series "
-                    f"for slot {label_slot['label']}"
+                    _("case %(case)s has no %(roles)s series for slot %(slot)s")
+                    % {
+                        "case": study_case.case.label,
+                        "roles": " / ".join(content["roles"]),
+                        "slot": label_slot["label"],
+                    }
                 )
             label = label_slot["label"]
             placements.append(

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from readerstudy import questions, selectors, tasks
 from readerstudy.models import ReaderStudy
@@ -54,8 +55,12 @@ def study_changed(study_id: Any) -> None:
 
 
 def ensure_not_frozen(study: ReaderStudy, what: str) -> None:
+    """Refuse a design change once readers have started; ``what`` is a msgid (gettext_noop)."""
     if selectors.study_has_readings(study):
         raise ConflictError(
-            f"{what} are frozen: readers have started reading this study. "
-            "Create a new study to change them."
+            _(
+                "%(what)s are frozen: readers have started reading this study. "
+                "Create a new study to change them."
+            )
+            % {"what": _(what)}
         )

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -116,7 +117,7 @@ def question_create(
     order: int | None = None,
     translations: Mapping[str, Any] | None = None,
 ) -> Question:
-    ensure_not_frozen(study, "Questions")
+    ensure_not_frozen(study, gettext_noop("Questions"))
     clean_translations = _clean(translations or {}, texts.QUESTION_FIELDS, values=True)
     if not _KEY.fullmatch(key):
         raise ReaderStudyError("key must start with a letter and hold a-z, 0-9 and _ (50 at most)")
@@ -156,7 +157,7 @@ def question_update(
     if unknown:
         raise ReaderStudyError(f"cannot change {', '.join(unknown)}")
     if set(changes) - _ALWAYS_EDITABLE:
-        ensure_not_frozen(question.study, "Questions")
+        ensure_not_frozen(question.study, gettext_noop("Questions"))
     before = _question_data(question)
     for name, value in changes.items():
         if name == "translations":
@@ -179,7 +180,7 @@ def question_update(
 
 @transaction.atomic
 def question_delete(*, actor: User | None, question: Question) -> None:
-    ensure_not_frozen(question.study, "Questions")
+    ensure_not_frozen(question.study, gettext_noop("Questions"))
     readers = [
         s.key
         for s in study_specs(question.study)

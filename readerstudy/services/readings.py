@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -72,7 +73,8 @@ def reading_open(
     _require_available(assignment, now)
     if position > state.next_position:
         raise ConflictError(
-            f"Cases are read in order: case {state.next_position} of {state.total} is next."
+            _("Cases are read in order: case %(next)s of %(total)s is next.")
+            % {"next": state.next_position, "total": state.total}
         )
     reading = selectors.current_reading(assignment, study_case)
     if reading is None:
@@ -106,11 +108,13 @@ def _lock_for_change(reading: Reading, version: int, now: dt.datetime) -> Readin
         .get(pk=reading.pk)
     )
     if not locked.is_current:
-        raise ConflictError("This reading was amended; reload to see the current one.")
+        raise ConflictError(_("This reading was amended; reload to see the current one."))
     if locked.version != version:
         raise ConflictError(
-            "This case was changed in another tab or window; reload it before saving. "
-            "Nothing was saved.",
+            _(
+                "This case was changed in another tab or window; reload it before saving. "
+                "Nothing was saved."
+            ),
             current_version=locked.version,
         )
     return locked
@@ -149,7 +153,7 @@ def _check_roi_series(
         if placement.blinded_overlay_series_uid:
             allowed.add(placement.blinded_overlay_series_uid)
     errors = {
-        key: "the ROI's series is not one of this case's viewports"
+        key: _("the ROI's series is not one of this case's viewports")
         for key in roi_keys
         if answers[key]["series"] not in allowed
     }
@@ -170,7 +174,7 @@ def reading_save(
     now = moment_or_now(now)
     reading = _lock_for_change(reading, version, now)
     if reading.status != ReadingStatus.IN_PROGRESS:
-        raise ConflictError("This reading is submitted and locked.")
+        raise ConflictError(_("This reading is submitted and locked."))
     _require_available(reading.assignment, now)
     specs = study_specs(reading.assignment.session.study)
     merged = _merge(specs, reading.answers, answers)
@@ -211,14 +215,14 @@ def reading_submit(
     now = moment_or_now(now)
     reading = _lock_for_change(reading, version, now)
     if reading.status != ReadingStatus.IN_PROGRESS:
-        raise ConflictError("This reading is already submitted.")
+        raise ConflictError(_("This reading is already submitted."))
     _require_available(reading.assignment, now)
     specs = study_specs(reading.assignment.session.study)
     merged = _merge(specs, reading.answers, answers or {})
     _check_roi_series(reading, specs, merged)
     missing = questions.missing_required(specs, merged)
     if missing:
-        raise AnswerError({key: "an answer is required before submitting" for key in missing})
+        raise AnswerError({key: _("an answer is required before submitting") for key in missing})
     before = {"status": reading.status, "answers": reading.answers}
     _touch(reading, now)
     reading.answers = merged
@@ -266,20 +270,20 @@ def reading_amend(
     now = moment_or_now(now)
     study = reading.assignment.session.study
     if not study.allow_amendments:
-        raise NotAllowedError("Submitted readings cannot be amended in this study.")
+        raise NotAllowedError(_("Submitted readings cannot be amended in this study."))
     if not reason.strip():
-        raise ReaderStudyError("An amendment needs a reason.", field="reason")
+        raise ReaderStudyError(_("An amendment needs a reason."), field="reason")
     old = _lock_for_change(reading, version, now)
     if old.status != ReadingStatus.SUBMITTED:
-        raise ConflictError("Only submitted readings are amended; save this one instead.")
+        raise ConflictError(_("Only submitted readings are amended; save this one instead."))
     if study.status != StudyStatus.ACTIVE:
-        raise ConflictError("The study is not active.")
+        raise ConflictError(_("The study is not active."))
     specs = study_specs(study)
     merged = _merge(specs, old.answers, answers)
     _check_roi_series(old, specs, merged)
     missing = questions.missing_required(specs, merged)
     if missing:
-        raise AnswerError({key: "an answer is required" for key in missing})
+        raise AnswerError({key: _("an answer is required") for key in missing})
     old.is_current = False
     old.save(update_fields=["is_current", "updated_at"])
     new = Reading.objects.create(

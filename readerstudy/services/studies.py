@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 from jsonschema import Draft202012Validator
 
 from accounts.models import User
@@ -276,7 +277,7 @@ def session_create(
     washout_days: int = 0,
     translations: Mapping[str, Any] | None = None,
 ) -> Session:
-    ensure_not_frozen(study, "Sessions")
+    ensure_not_frozen(study, gettext_noop("Sessions"))
     clean_translations = _clean(translations or {}, texts.SESSION_FIELDS)
     _validate_hanging_protocol(hanging_protocol)
     if not name.strip():
@@ -316,7 +317,7 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
     if "name" in changes and not str(changes["name"]).strip():
         raise ReaderStudyError("name must not be empty")
     if "hanging_protocol" in changes:
-        ensure_not_frozen(session.study, "Hanging protocols")
+        ensure_not_frozen(session.study, gettext_noop("Hanging protocols"))
         _validate_hanging_protocol(changes["hanging_protocol"])
     before = _session_data(session)
     for name, value in changes.items():

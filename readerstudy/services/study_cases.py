@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -53,7 +54,7 @@ def study_cases_add(
     """Add cases; a case lacking a series role a session's hanging protocol needs is skipped
     (listed in the result) rather than shown to readers with an empty viewport."""
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
-    ensure_not_frozen(study, "Cases")
+    ensure_not_frozen(study, gettext_noop("Cases"))
     sessions = list(study.sessions.all())
     present = set(study.study_cases.values_list("case_id", flat=True))
     order = study.study_cases.order_by("-order").values_list("order", flat=True).first() or 0
@@ -86,7 +87,7 @@ def study_cases_add(
 @transaction.atomic
 def study_case_remove(*, actor: User | None, study_case: StudyCase) -> None:
     study = study_case.study
-    ensure_not_frozen(study, "Cases")
+    ensure_not_frozen(study, gettext_noop("Cases"))
     study_changed(study_case.study_id)
     audit_event_record(
         actor=actor,
