@@ -379,7 +379,16 @@ def _job_execute(job: InferenceJob, attempt: int, reporter: _Reporter) -> None:
     timed("inference_s", start)
     start = time.perf_counter()
     reporter.stage(88, gettext_noop("Writing DICOM outputs"))
-    outputs = _outputs(job, volume, result)
+    try:
+        outputs = _outputs(job, volume, result)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # The model ran; what fails here is this CT's headers (pydicom and highdicom check
+        # them): the same input fails again, so the job fails once and says why.
+        log.exception("job %s: outputs could not be written", job.pk)
+        raise JobInputError(
+            f"the outputs could not be written from this CT's DICOM headers "
+            f"({type(exc).__name__}: {exc}); check the source series' header values"
+        ) from exc
     reporter.stage(94, gettext_noop("Storing the output series"))
     timed("write_outputs_s", start)
     _job_complete(

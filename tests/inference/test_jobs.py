@@ -436,3 +436,19 @@ def test_the_reaper_requeues_then_fails_jobs_of_lost_workers(
     fresh = {"state": JobState.RUNNING, "worker": "busy-host:7", "heartbeat_at": timezone.now()}
     InferenceJob.objects.filter(pk=job.pk).update(attempts=1, **fresh)
     assert worker.jobs_reap_stale() == []
+
+
+def test_headers_the_outputs_cannot_carry_fail_the_job_once_with_the_reason(
+    cervical_case: Case, pseudomri_model: ModelVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference import dicom_outputs
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("'' is not a valid SpecificCharacterSetValues")
+
+    monkeypatch.setattr(dicom_outputs, "pseudo_mri_datasets", refused)  # fault injection
+    ct = series_of(cervical_case, SeriesRole.CT)
+    job = _run(jobs.job_create(actor=None, case=cervical_case, source_series=ct, task="pseudomri"))
+    assert (job.state, job.attempts) == (JobState.FAILED, 1)
+    assert "could not be written from this CT's DICOM headers" in job.error
+    assert "SpecificCharacterSetValues" in job.error
