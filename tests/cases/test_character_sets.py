@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from urllib.parse import quote
 
 import pydicom
 import pytest
@@ -17,7 +18,7 @@ from pydicom.data import get_charset_files
 
 from accounts.models import User
 from cases.ingest import instance_ingest
-from cases.models import Instance, SeriesRole
+from cases.models import Case, Instance, Series, SeriesRole, Study
 from cases.storage import open_stored
 from tests.conftest import client_login
 
@@ -85,3 +86,31 @@ def test_text_in_each_character_set_is_stored_and_served_unchanged(
     charset = attributes["00080005"]["Value"]
     declared = source.SpecificCharacterSet
     assert charset == (list(declared) if not isinstance(declared, str) else [declared])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("StudyDescription=腰椎 CT", 1),
+        ("StudyDescription=腰椎*", 1),
+        ("StudyDescription=*ＣＴ", 0),  # full-width letters are other characters
+        ("StudyDescription=頸椎*", 0),
+        ("SeriesDescription=矢状断*", 1),
+    ],
+)
+def test_qido_matches_japanese_descriptions(
+    client: Client, coordinator: User, imported_case: Case, query: str, expected: int
+) -> None:
+    # De-identification removes the descriptions a scanner writes (PS3.15 Basic Profile); these
+    # rows stand for descriptions the platform keeps, e.g. ones a coordinator typed.
+    study = Study.objects.get(case=imported_case, series__role=SeriesRole.CT)
+    Study.objects.filter(pk=study.pk).update(description="腰椎 CT")
+    Series.objects.filter(study=study, role=SeriesRole.CT).update(description="矢状断 再構成")
+    level = "series" if query.startswith("Series") else "studies"
+    key, _, value = query.partition("=")
+    response = client_login(client, coordinator).get(
+        f"/dicomweb/{level}?{key}={quote(value)}", HTTP_ACCEPT="application/dicom+json"
+    )
+    assert response.status_code == 200
+    assert len(response.json()) == expected
