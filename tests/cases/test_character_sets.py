@@ -94,7 +94,7 @@ def test_text_in_each_character_set_is_stored_and_served_unchanged(
     [
         ("StudyDescription=腰椎 CT", 1),
         ("StudyDescription=腰椎*", 1),
-        ("StudyDescription=*ＣＴ", 0),  # full-width letters are other characters
+        ("StudyDescription=*\uff23\uff34", 0),  # full-width "CT": other characters
         ("StudyDescription=頸椎*", 0),
         ("SeriesDescription=矢状断*", 1),
     ],
