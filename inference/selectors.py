@@ -85,4 +85,4 @@ def case_output_series(*, case: Case) -> QuerySet[Series]:
 
 
 def task_choices() -> list[tuple[str, str]]:
-    return [(task.value, task.label) for task in ModelTask]
+    return [(task.value, str(task.label)) for task in ModelTask]

@@ -223,7 +223,8 @@ def _study_action(request: HttpRequest, study: ReaderStudy) -> None:
             user=request.user, study=study, username=post.get("username", "").strip()
         )
         services.membership_add(actor=actor, study=study, user=user, role=post.get("role", ""))
-        role = MemberRole(post.get("role")).label if post.get("role") in MemberRole.values else ""
+        posted_role = post.get("role", "")
+        role = MemberRole(posted_role).label if posted_role in MemberRole.values else ""
         messages.success(
             request, _("%(user)s added as %(role)s.") % {"user": user.get_username(), "role": role}
         )

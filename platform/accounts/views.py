@@ -44,9 +44,9 @@ def language_switch(request: HttpRequest) -> HttpResponse:
         return response
     if request.user.is_authenticated:
         user_preferences_set(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             language=language,
-            time_zone=request.user.time_zone,  # type: ignore[union-attr]
+            time_zone=request.user.time_zone,
         )
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
