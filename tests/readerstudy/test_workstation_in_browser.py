@@ -31,6 +31,33 @@ def _question(page: Page, key: str):  # type: ignore[no-untyped-def]
     return page.locator(f'fieldset.question[data-key="{key}"]')
 
 
+# What a reader clicks, in each language: yes, no, burst fracture (2), suspected injury (1), and
+# what the autosave says.
+SLIC_LABELS = {
+    "en": ("Yes", "No", "2 — Burst fracture", "1 — Suspected injury", "Saved"),
+    "ja": ("はい", "いいえ", "2 — 破裂骨折", "1 — 損傷の疑い", "保存しました"),
+}
+
+
+def _answer_slic_case(page: Page, labels: tuple[str, ...]) -> None:
+    """Answer case 1 as the published reader did: SLIC 2 + 1 = 3, injury at C4-C5."""
+    yes, no, burst, suspected, saved = labels
+    for key, answer in (
+        ("retropharyngeal_hematoma", no),
+        ("disc_injury", yes),
+        ("cord_edema", yes),
+        ("canal_stenosis", no),
+        ("interspinous_ligament_injury", yes),
+    ):
+        _question(page, key).get_by_label(answer, exact=True).check()
+    _question(page, "sci_level").locator("select").nth(0).select_option("C4")
+    _question(page, "sci_level").locator("select").nth(1).select_option("C5")
+    _question(page, "slic_ct_morphology").get_by_label(burst).check()
+    _question(page, "slic_mri_dlc").get_by_label(suspected).check()
+    expect(_question(page, "slic_total").locator("output")).to_have_text("3", timeout=WAIT_MS)
+    expect(page.locator("#ws-saved")).to_contain_text(saved, timeout=WAIT_MS)
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_reader_a_reads_a_slic_case_end_to_end(
@@ -62,20 +89,7 @@ def test_reader_a_reads_a_slic_case_end_to_end(
     expect(info).not_to_have_text(before, timeout=WAIT_MS)
 
     # Every question type of the template: yes/no, vertebral level range, ordinal, computed.
-    for key, answer in (
-        ("retropharyngeal_hematoma", "No"),
-        ("disc_injury", "Yes"),
-        ("cord_edema", "Yes"),
-        ("canal_stenosis", "No"),
-        ("interspinous_ligament_injury", "Yes"),
-    ):
-        _question(page, key).get_by_label(answer, exact=True).check()
-    _question(page, "sci_level").locator("select").nth(0).select_option("C4")
-    _question(page, "sci_level").locator("select").nth(1).select_option("C5")
-    _question(page, "slic_ct_morphology").get_by_label("2 — Burst fracture").check()
-    _question(page, "slic_mri_dlc").get_by_label("1 — Suspected injury").check()
-    expect(_question(page, "slic_total").locator("output")).to_have_text("3", timeout=WAIT_MS)
-    expect(page.locator("#ws-saved")).to_contain_text("Saved", timeout=WAIT_MS)
+    _answer_slic_case(page, SLIC_LABELS["en"])
 
     page.click("#ws-submit")
     page.wait_for_url(re.compile(r".*/cases/2/$"))
@@ -157,20 +171,7 @@ def test_a_japanese_reader_reads_and_submits_a_slic_case_in_japanese(
     expect(_question(page, "disc_injury").locator("legend")).to_have_text("椎間板損傷 *")
     expect(page.locator("#ws-submit")).to_have_text("提出して次の症例へ")
 
-    for key, answer in (
-        ("retropharyngeal_hematoma", "いいえ"),
-        ("disc_injury", "はい"),
-        ("cord_edema", "はい"),
-        ("canal_stenosis", "いいえ"),
-        ("interspinous_ligament_injury", "はい"),
-    ):
-        _question(page, key).get_by_label(answer, exact=True).check()
-    _question(page, "sci_level").locator("select").nth(0).select_option("C4")
-    _question(page, "sci_level").locator("select").nth(1).select_option("C5")
-    _question(page, "slic_ct_morphology").get_by_label("2 — 破裂骨折").check()
-    _question(page, "slic_mri_dlc").get_by_label("1 — 損傷の疑い").check()
-    expect(_question(page, "slic_total").locator("output")).to_have_text("3", timeout=WAIT_MS)
-    expect(page.locator("#ws-saved")).to_contain_text("保存しました", timeout=WAIT_MS)
+    _answer_slic_case(page, SLIC_LABELS["ja"])
     # The viewer's toolbar speaks Japanese too.
     expect(page.locator(".sv-toolbar").first).to_contain_text("リセット", timeout=WAIT_MS)
 
