@@ -31,7 +31,7 @@ SOURCES = (
 )
 STATIC = REPO_ROOT / "frontend" / "static"
 IGNORES = ["--ignore=frontend/static/viewer", "--ignore=frontend/node_modules"]
-PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%")
+PLACEHOLDER = re.compile(r"%\(\w+\)[sdr]|%%")
 
 
 def _copy_sources(root: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from readerstudy import questions
 
@@ -74,14 +75,14 @@ def cell_value(spec: questions.QuestionSpec, text: str) -> Any:
     if text == "":
         return None
     if "\x00" in text:  # PostgreSQL stores no NUL character in text or JSON
-        raise ValueError("the cell contains a NUL character")
+        raise ValueError(_("the cell contains a NUL character"))
     kind = spec.type
     if kind == questions.YES_NO:
         if text.lower() in _TRUE:
             return True
         if text.lower() in _FALSE:
             return False
-        raise ValueError("expected true/false (or yes/no)")
+        raise ValueError(_("expected true/false (or yes/no)"))
     if kind in (questions.ORDINAL, questions.LIKERT):
         try:
             return _integer(text)
@@ -93,14 +94,16 @@ def cell_value(spec: questions.QuestionSpec, text: str) -> Any:
             labels = spec.options.get("labels") or questions.DEFAULT_LIKERT_LABELS
             value = _by_label(text, [{"value": int(k), "label": v} for k, v in labels.items()])
         if value is None:
-            raise ValueError("expected a whole number (or a value's label)")
+            raise ValueError(_("expected a whole number (or a value's label)"))
         return value
     if kind == questions.NUMBER:
         try:
             return _number(text, bool(spec.options.get("integer")))
         except ValueError:
             raise ValueError(
-                "expected a whole number" if spec.options.get("integer") else "expected a number"
+                _("expected a whole number")
+                if spec.options.get("integer")
+                else _("expected a number")
             ) from None
     if kind == questions.SINGLE_CHOICE:
         choices = spec.options.get("choices", [])
@@ -134,7 +137,7 @@ _MAX_JSON_DEPTH = 32
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"expected JSON ({name} is not a JSON number)")
+    raise ValueError(_("expected JSON (%(name)s is not a JSON number)") % {"name": name})
 
 
 def _json(text: str) -> Any:
@@ -143,38 +146,38 @@ def _json(text: str) -> Any:
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"expected JSON ({exc.msg})") from None
+        raise ValueError(_("expected JSON (%(error)s)") % {"error": exc.msg}) from None
     except RecursionError:
-        raise ValueError("expected JSON (nested too deeply)") from None
+        raise ValueError(_("expected JSON (nested too deeply)")) from None
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict | list) and depth > _MAX_JSON_DEPTH:
-            raise ValueError("expected JSON (nested too deeply)")
+            raise ValueError(_("expected JSON (nested too deeply)"))
         if isinstance(item, dict):
             stack += [(key, depth + 1) for key in item]
             stack += [(child, depth + 1) for child in item.values()]
         elif isinstance(item, list):
             stack += [(child, depth + 1) for child in item]
         elif isinstance(item, str) and "\x00" in item:
-            raise ValueError("the JSON contains a NUL character")
+            raise ValueError(_("the JSON contains a NUL character"))
     return value
 
 
 def parse_moment(text: str) -> dt.datetime:
     moment = parse_datetime(text.strip())
     if moment is None:
-        raise ValueError("expected an ISO 8601 date and time, e.g. 2025-01-31T14:05:00+00:00")
+        raise ValueError(_("expected an ISO 8601 date and time, e.g. 2025-01-31T14:05:00+00:00"))
     try:
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         moment = moment.astimezone(dt.UTC)  # as stored; years 1 and 9999 may not fit
     except OverflowError:
-        raise ValueError("the date is out of range for an ISO 8601 date and time") from None
+        raise ValueError(_("the date is out of range for an ISO 8601 date and time")) from None
     # A reading recorded elsewhere is in the past (a few minutes of clock skew aside); one in
     # the future would start the next session's washout from then.
     if moment > timezone.now() + _CLOCK_SKEW:
-        raise ValueError("the moment is in the future")
+        raise ValueError(_("the moment is in the future"))
     return moment
 
 
@@ -183,7 +186,7 @@ def parse_slots(text: str) -> dict[str, str]:
     for part in text.split(";"):
         label, sep, arm = part.partition("=")
         if not sep or not label.strip() or not arm.strip() or label.strip() in slots:
-            raise ValueError("expected slot=arm pairs separated by ';', e.g. A=NC-CTM;B=MRM")
+            raise ValueError(_("expected slot=arm pairs separated by ';', e.g. A=NC-CTM;B=MRM"))
         slots[label.strip()] = arm.strip()
     return slots
 

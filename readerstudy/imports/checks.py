@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from django.utils.translation import gettext as _
+
 from readerstudy import questions
 from readerstudy.imports.matching import MatchContext
 from readerstudy.imports.results import Errors, ImportDraft
@@ -18,17 +20,27 @@ def placement_slots(placements: Sequence[SlotPlacement]) -> dict[str, str]:
 
 
 def check_draft(draft: ImportDraft, ctx: MatchContext, replace: bool, errors: Errors) -> None:
-    where = (
-        f"{draft.assignment.reader.get_username()}, {draft.assignment.session.name}, "
-        f"case {draft.study_case.case.label}"
-    )
+    where = _("%(reader)s, %(session)s, case %(case)s") % {
+        "reader": draft.assignment.reader.get_username(),
+        "session": draft.assignment.session.name,
+        "case": draft.study_case.case.label,
+    }
     answers = questions.with_computed(ctx.specs, draft.answers)
     draft.answers = {key: value for key, value in answers.items() if value is not None}
     missing = questions.missing_required(ctx.specs, draft.answers)
     if missing and not draft.broken:
-        errors.add(draft.line, "value", f"{where}: no answer to {', '.join(missing)} (required)")
+        errors.add(
+            draft.line,
+            "value",
+            _("%(where)s: no answer to %(keys)s (required)")
+            % {"where": where, "keys": ", ".join(missing)},
+        )
     if draft.opened_at and draft.submitted_at and draft.submitted_at < draft.opened_at:
-        errors.add(draft.line, "submitted_at", f"{where}: submitted before it was opened")
+        errors.add(
+            draft.line,
+            "submitted_at",
+            _("%(where)s: submitted before it was opened") % {"where": where},
+        )
     key = (draft.assignment.pk, draft.study_case.pk)
     placements = ctx.placements.get(key, [])
     roi_errors = _roi_errors(draft, ctx, placements)
@@ -40,8 +52,11 @@ def check_draft(draft: ImportDraft, ctx: MatchContext, replace: bool, errors: Er
         errors.add(
             draft.line,
             "",
-            f"{where} already has a reading; import with 'replace' to supersede it "
-            "(the existing reading is kept)",
+            _(
+                "%(where)s already has a reading; import with 'replace' to supersede it "
+                "(the existing reading is kept)"
+            )
+            % {"where": where},
         )
     current = placement_slots(placements)
     shuffled = bool(draft.assignment.protocol_session.hanging_protocol.get("shuffle_slots"))
@@ -50,8 +65,11 @@ def check_draft(draft: ImportDraft, ctx: MatchContext, replace: bool, errors: Er
             errors.add(
                 draft.line,
                 "slots",
-                f"{where}: this session places the images at random; the slots column must "
-                "say which image each slot showed (e.g. A=NC-CTM;B=MRM)",
+                _(
+                    "%(where)s: this session places the images at random; the slots column "
+                    "must say which image each slot showed (e.g. A=NC-CTM;B=MRM)"
+                )
+                % {"where": where},
             )
         return
     if draft.slots == current:
@@ -62,15 +80,26 @@ def check_draft(draft: ImportDraft, ctx: MatchContext, replace: bool, errors: Er
         errors.add(
             draft.line,
             "slots",
-            f"{where}: the slots {_slots_text(draft.slots)} do not fit this study's "
-            f"{_slots_text(current)}",
+            _("%(where)s: the slots %(given)s do not fit this study's %(current)s")
+            % {
+                "where": where,
+                "given": _slots_text(draft.slots),
+                "current": _slots_text(current),
+            },
         )
     elif key in ctx.read:
         errors.add(
             draft.line,
             "slots",
-            f"{where}: the slots {_slots_text(draft.slots)} differ from "
-            f"{_slots_text(current)}, which the existing reading was made with",
+            _(
+                "%(where)s: the slots %(given)s differ from %(current)s, which the existing "
+                "reading was made with"
+            )
+            % {
+                "where": where,
+                "given": _slots_text(draft.slots),
+                "current": _slots_text(current),
+            },
         )
     else:
         draft.new_slots = draft.slots
@@ -88,7 +117,7 @@ def _roi_errors(
         p.blinded_overlay_series_uid for p in placements if p.blinded_overlay_series_uid
     }
     return {
-        spec.key: "the ROI's series is not one of this case's viewports in this study"
+        spec.key: _("the ROI's series is not one of this case's viewports in this study")
         for spec in ctx.specs
         if spec.type == questions.ROI
         and isinstance(draft.answers.get(spec.key), dict)

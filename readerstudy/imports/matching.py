@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from readerstudy import questions, selectors
 from readerstudy.imports.cells import cell_value, row_cell
 from readerstudy.imports.results import Errors
@@ -74,31 +76,45 @@ def locate(
     username = row_cell(row, columns, "reader")
     reader = ctx.readers.get(username)
     if reader is None:
-        errors.add(line, "reader", f"{username!r} is not a reader of this study")
+        errors.add(line, "reader", _("%(user)r is not a reader of this study") % {"user": username})
         return None
     order_text, name = row_cell(row, columns, "session"), row_cell(row, columns, "session_name")
     session = None
     if order_text:
         if not _ascii_digits(order_text) or int(order_text) not in ctx.sessions:
-            errors.add(line, "session", f"this study has no session {order_text!r}")
+            errors.add(
+                line,
+                "session",
+                _("this study has no session %(session)r") % {"session": order_text},
+            )
             return None
         session = ctx.sessions[int(order_text)]
         if name and name != session.name:
             errors.add(
-                line, "session_name", f"session {order_text} is called {session.name!r} here"
+                line,
+                "session_name",
+                _("session %(order)s is called %(name)r here")
+                % {"order": order_text, "name": session.name},
             )
             return None
     elif name:
         session = ctx.session_by_name.get(name)
         if session is None:
-            errors.add(line, "session_name", f"this study has no session {name!r}")
+            errors.add(
+                line, "session_name", _("this study has no session %(session)r") % {"session": name}
+            )
             return None
     else:
-        errors.add(line, "session", "the session is empty")
+        errors.add(line, "session", _("the session is empty"))
         return None
     assignment = ctx.assignments.get((reader.pk, session.pk))
     if assignment is None:
-        errors.add(line, "reader", f"{username!r} has no assignment in {session.name}")
+        errors.add(
+            line,
+            "reader",
+            _("%(user)r has no assignment in %(session)s")
+            % {"user": username, "session": session.name},
+        )
         return None
     label, case_id = row_cell(row, columns, "case"), row_cell(row, columns, "study_case_id")
     position = row_cell(row, columns, "position")
@@ -106,31 +122,40 @@ def locate(
     if label:
         study_case = ctx.case_by_label.get(label)
         if study_case is None:
-            errors.add(line, "case", f"this study has no case {label!r}")
+            errors.add(line, "case", _("this study has no case %(case)r") % {"case": label})
             return None
         # The id of another study's case (an export of another study) is ignored; one of this
         # study that names a different case is a contradiction.
         other = ctx.case_by_id.get(case_id)
         if other is not None and other.pk != study_case.pk:
-            errors.add(line, "study_case_id", f"this id is not the case {label!r}")
+            errors.add(
+                line, "study_case_id", _("this id is not the case %(case)r") % {"case": label}
+            )
             return None
     elif case_id:
         study_case = ctx.case_by_id.get(case_id)
         if study_case is None:
-            errors.add(line, "study_case_id", f"this study has no case {case_id!r}")
+            errors.add(
+                line, "study_case_id", _("this study has no case %(case)r") % {"case": case_id}
+            )
             return None
     elif position:
         if not _ascii_digits(position) or not 1 <= int(position) <= len(assignment.case_order):
             errors.add(
                 line,
                 "position",
-                f"{username} reads {len(assignment.case_order)} cases in {session.name}; "
-                f"no position {position!r}",
+                _("%(user)s reads %(count)s cases in %(session)s; no position %(position)r")
+                % {
+                    "user": username,
+                    "count": len(assignment.case_order),
+                    "session": session.name,
+                    "position": position,
+                },
             )
             return None
         study_case = ctx.case_by_id.get(assignment.case_order[int(position) - 1])
     if study_case is None or str(study_case.pk) not in assignment.case_order:
-        errors.add(line, "case", "the case is empty or not in this reader's cases")
+        errors.add(line, "case", _("the case is empty or not in this reader's cases"))
         return None
     return assignment, study_case
 
@@ -141,11 +166,16 @@ def row_value(
     key = row_cell(row, columns, "question")
     spec = ctx.spec_by_key.get(key)
     if spec is None:
-        errors.add(line, "question", f"this study has no question {key!r}")
+        errors.add(line, "question", _("this study has no question %(key)r") % {"key": key})
         return None
     given_type = row_cell(row, columns, "question_type")
     if given_type and given_type != spec.type:
-        errors.add(line, "question_type", f"{key} is a {spec.type} question here, not {given_type}")
+        errors.add(
+            line,
+            "question_type",
+            _("%(key)s is a %(type)s question here, not %(given)s")
+            % {"key": key, "type": spec.type, "given": given_type},
+        )
         return None
     if spec.type == questions.COMPUTED:
         return spec, None

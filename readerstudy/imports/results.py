@@ -8,6 +8,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from readerstudy import services
 from readerstudy.models import ReaderAssignment, Reading, StudyCase
 
@@ -51,12 +53,16 @@ class ImportResult:
     @property
     def message(self) -> str:
         if self.errors:
-            more = " (the first ones shown)" if self.errors_truncated else ""
-            return f"The file has errors{more}; nothing was imported."
-        verb = "would import" if self.dry_run else "imported"
-        text = f"{self.rows} row(s) read: {verb} {self.readings} reading(s)"
+            if self.errors_truncated:
+                return _("The file has errors (the first ones shown); nothing was imported.")
+            return _("The file has errors; nothing was imported.")
+        counts = {"rows": self.rows, "readings": self.readings, "replaced": self.replaced}
+        if self.dry_run:
+            text = _("%(rows)s row(s) read: would import %(readings)s reading(s)") % counts
+        else:
+            text = _("%(rows)s row(s) read: imported %(readings)s reading(s)") % counts
         if self.replaced:
-            text += f", superseding {self.replaced} existing reading(s)"
+            text += _(", superseding %(replaced)s existing reading(s)") % counts
         return text + "."
 
     def as_dict(self) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def _header(row: list[str], result: ImportResult, errors: Errors) -> dict[str, i
         if not name:
             continue
         if name in columns:
-            errors.add(1, name, "this column appears twice in the header")
+            errors.add(1, name, _("this column appears twice in the header"))
             return None
         columns[name] = index
     missing = [" or ".join(group) for group in _REQUIRED_ANY if not set(group) & set(columns)]
@@ -91,9 +91,11 @@ def _header(row: list[str], result: ImportResult, errors: Errors) -> dict[str, i
         errors.add(
             1,
             "",
-            "the header (first line) lacks the column(s) "
-            + ", ".join(missing)
-            + f"; the export's header is: {','.join(COLUMNS)}",
+            _(
+                "the header (first line) lacks the column(s) %(missing)s; "
+                "the export's header is: %(header)s"
+            )
+            % {"missing": ", ".join(missing), "header": ",".join(COLUMNS)},
         )
         return None
     result.ignored_columns = sorted(set(columns) - set(COLUMNS))
@@ -117,7 +119,7 @@ def _row_timing(
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError
     except ValueError:
-        errors.add(line, "active_seconds", "expected a number of seconds, 0 or more")
+        errors.add(line, "active_seconds", _("expected a number of seconds, 0 or more"))
         return None
     text = row_cell(row, columns, "slots")
     try:
@@ -134,11 +136,11 @@ def _skip(
     """Whether the row is history to skip (superseded or unfinished); ``None``: an error."""
     current = row_cell(row, columns, "is_current").lower()
     if current not in ("", "true", "false"):
-        errors.add(line, "is_current", "expected true or false")
+        errors.add(line, "is_current", _("expected true or false"))
         return None
     status = row_cell(row, columns, "reading_status").lower()
     if status not in ("", ReadingStatus.SUBMITTED, ReadingStatus.IN_PROGRESS):
-        errors.add(line, "reading_status", "expected submitted or in_progress")
+        errors.add(line, "reading_status", _("expected submitted or in_progress"))
         return None
     if current == "false":
         result.skipped_superseded_rows += 1
@@ -158,10 +160,15 @@ def read_rows(
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        errors.add(1, "", f"the header cannot be read as CSV: {exc}")
+        errors.add(1, "", _("the header cannot be read as CSV: %(error)s") % {"error": exc})
         return drafts
     if header is None or not any(cell.strip() for cell in header):
-        errors.add(1, "", f"the file is empty; the first line must be the header: {COLUMNS}")
+        errors.add(
+            1,
+            "",
+            _("the file is empty; the first line must be the header: %(header)s")
+            % {"header": ",".join(COLUMNS)},
+        )
         return drafts
     columns = _header(header, result, errors)
     if columns is None:
@@ -172,7 +179,7 @@ def read_rows(
         try:
             row = next(reader, None)
         except csv.Error as exc:
-            errors.add(line, "", f"not readable as CSV: {exc}")
+            errors.add(line, "", _("not readable as CSV: %(error)s") % {"error": exc})
             return drafts
         if row is None:
             break
@@ -181,10 +188,15 @@ def read_rows(
             continue
         result.rows += 1
         if result.rows > MAX_ROWS:
-            errors.add(line, "", f"more than {MAX_ROWS} rows; split the file")
+            errors.add(line, "", _("more than %(rows)s rows; split the file") % {"rows": MAX_ROWS})
             return drafts
         if len(row) != width:
-            errors.add(line, "", f"{len(row)} cells where the header has {width}")
+            errors.add(
+                line,
+                "",
+                _("%(cells)s cells where the header has %(width)s")
+                % {"cells": len(row), "width": width},
+            )
             continue
         skip = _skip(row, line, columns, result, errors)
         if skip is None or skip:
@@ -211,8 +223,11 @@ def read_rows(
             errors.add(
                 line,
                 "",
-                f"opened_at, submitted_at, active_seconds or slots differ from line "
-                f"{draft.line}, which is the same reader, session and case",
+                _(
+                    "opened_at, submitted_at, active_seconds or slots differ from line "
+                    "%(line)s, which is the same reader, session and case"
+                )
+                % {"line": draft.line},
             )
             draft.broken = True
             continue
@@ -220,8 +235,11 @@ def read_rows(
             errors.add(
                 line,
                 "question",
-                f"duplicate: line {draft.lines[spec.key]} already answers {spec.key} for this "
-                "reader, session and case",
+                _(
+                    "duplicate: line %(line)s already answers %(key)s for this reader, session "
+                    "and case"
+                )
+                % {"line": draft.lines[spec.key], "key": spec.key},
             )
             draft.broken = True
             continue

@@ -10,6 +10,7 @@ import hashlib
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from readerstudy.imports.checks import check_draft
@@ -48,7 +49,7 @@ def readings_import(
     ensure_open(study)
     if len(data) > MAX_BYTES:
         raise ImportTooLargeError(
-            f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it."
+            _("The file is larger than %(mb)s MB; split it.") % {"mb": MAX_BYTES // (1024 * 1024)}
         )
     result = ImportResult(
         filename=(filename or "upload.csv")[:200],
@@ -64,7 +65,7 @@ def readings_import(
             ctx = MatchContext(study)
             found = read_rows(text, ctx, result, errors)
             if not found and not result.errors:
-                errors.add(2, "", "the file has no readings to import")
+                errors.add(2, "", _("the file has no readings to import"))
             for draft in found.values():
                 check_draft(draft, ctx, replace, errors)
             drafts = sorted(found.values(), key=lambda d: d.line)
@@ -94,7 +95,7 @@ def readings_import_upload(
     ensure_open(study)
     if upload.size is not None and upload.size > MAX_BYTES:
         raise ImportTooLargeError(
-            f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it."
+            _("The file is larger than %(mb)s MB; split it.") % {"mb": MAX_BYTES // (1024 * 1024)}
         )
     return readings_import(
         actor=actor,
