@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import User
@@ -124,7 +125,7 @@ def question_create(
     if Question.objects.filter(study=study, key=key).exists():
         raise ConflictError(f"the study already has a question {key!r}")
     if not label.strip():
-        raise ReaderStudyError("label must not be empty")
+        raise ReaderStudyError(_("label must not be empty"))
     if order is None:
         order = study.questions.count() + 1
     question = Question(
@@ -164,7 +165,7 @@ def question_update(
             value = _clean(value, texts.QUESTION_FIELDS, values=True)
         setattr(question, name, value)
     if not str(question.label).strip():
-        raise ReaderStudyError("label must not be empty")
+        raise ReaderStudyError(_("label must not be empty"))
     _check_question(question)
     question.save()
     study_changed(question.study_id)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator
 
 from accounts.models import User
@@ -36,27 +37,32 @@ def _validate_reference_values(
 ) -> None:
     if question is None:
         if study.reference_form != "intraoperative":
-            raise ReaderStudyError("this study has no structured reference form; name a question")
+            raise ReaderStudyError(
+                _("this study has no structured reference form; name a question")
+            )
         error = next(
             iter(Draft202012Validator(protocols.INTRAOPERATIVE_SCHEMA).iter_errors(values)), None
         )
         if error is not None:
             where = "/".join(str(part) for part in error.absolute_path)
-            raise ReaderStudyError(f"intraoperative findings {where}: {error.message}")
+            raise ReaderStudyError(
+                _("intraoperative findings %(where)s: %(error)s")
+                % {"where": where, "error": error.message}
+            )
         if questions.contains_nul(values):
-            raise ReaderStudyError("intraoperative findings must not contain NUL characters")
+            raise ReaderStudyError(_("intraoperative findings must not contain NUL characters"))
         seen = [(item["level"], item["side"]) for item in values["findings"]]
         if len(set(seen)) != len(seen):
-            raise ReaderStudyError("each level and side appears once in the findings")
+            raise ReaderStudyError(_("each level and side appears once in the findings"))
         return
     if set(values) != {"value"}:
         raise ReaderStudyError('a reference for one question is {"value": <answer>}')
     if question.type == questions.COMPUTED:
-        raise ReaderStudyError("computed questions take no reference; they are computed")
+        raise ReaderStudyError(_("computed questions take no reference; they are computed"))
     try:
         questions.validate_answer(question_spec(question), values["value"])
     except questions.AnswerError as exc:
-        raise ReaderStudyError(f"reference value: {exc}") from exc
+        raise ReaderStudyError(_("reference value: %(error)s") % {"error": exc}) from exc
 
 
 def _reference_data(reference: ReferenceStandard) -> dict[str, Any]:
@@ -104,7 +110,7 @@ def reference_set(
     else:
         if version is not None and version != reference.version:
             raise ConflictError(
-                "Someone changed this reference meanwhile; reload it. Nothing was saved.",
+                _("Someone changed this reference meanwhile; reload it. Nothing was saved."),
                 current_version=reference.version,
             )
         before = _reference_data(reference)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from jsonschema import Draft202012Validator
 
@@ -89,10 +90,11 @@ def study_create_from_template(
     template = protocols.TEMPLATES.get(protocol)
     if template is None:
         raise ReaderStudyError(
-            f"unknown protocol {protocol!r}; choose one of {', '.join(protocols.TEMPLATES)}"
+            _("unknown protocol %(protocol)r; choose one of %(protocols)s")
+            % {"protocol": protocol, "protocols": ", ".join(protocols.TEMPLATES)}
         )
     if washout_days is not None and not 0 <= washout_days <= 3650:
-        raise ReaderStudyError("washout_days must be between 0 and 3650")
+        raise ReaderStudyError(_("washout_days must be between 0 and 3650"))
     study_texts = {
         language: {
             name: texts[name]
@@ -213,9 +215,9 @@ def study_update(
     if {"case_order_design", "crossover"} & set(changes) and ReaderAssignment.objects.filter(
         session__study=study
     ).exists():
-        raise ConflictError("the reading design is fixed once readers are assigned")
+        raise ConflictError(_("the reading design is fixed once readers are assigned"))
     if "title" in changes and not str(changes["title"]).strip():
-        raise ReaderStudyError("the title must not be empty")
+        raise ReaderStudyError(_("the title must not be empty"))
     before = _study_data(study)
     for name, value in changes.items():
         if name == "translations":
@@ -241,22 +243,29 @@ def study_status_set(*, actor: User | None, study: ReaderStudy, status: str) -> 
     """Draft -> active (needs sessions, questions, cases) -> closed (-> active again)."""
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
     if status not in StudyStatus.values:
-        raise ReaderStudyError(f"status must be one of {', '.join(StudyStatus.values)}")
+        raise ReaderStudyError(
+            _("status must be one of %(statuses)s") % {"statuses": ", ".join(StudyStatus.values)}
+        )
     current = StudyStatus(study.status)
     if status not in _TRANSITIONS[current]:
-        raise ConflictError(f"a {current.label.lower()} study cannot become {status}")
+        raise ConflictError(
+            _("a study in state %(current)s cannot become %(status)s")
+            % {"current": current.label, "status": StudyStatus(status).label}
+        )
     if status == StudyStatus.ACTIVE:
         missing = [
             what
             for what, present in (
-                ("sessions", study.sessions.exists()),
-                ("questions", study.questions.exists()),
-                ("cases", study.study_cases.exists()),
+                (_("sessions"), study.sessions.exists()),
+                (_("questions"), study.questions.exists()),
+                (_("cases"), study.study_cases.exists()),
             )
             if not present
         ]
         if missing:
-            raise ConflictError(f"the study needs {' and '.join(missing)} before it can start")
+            raise ConflictError(
+                _("the study needs %(what)s before it can start") % {"what": _(", ").join(missing)}
+            )
     before = {"status": study.status}
     study.status = status
     study.save(update_fields=["status", "updated_at"])
@@ -281,7 +290,7 @@ def session_create(
     clean_translations = _clean(translations or {}, texts.SESSION_FIELDS)
     _validate_hanging_protocol(hanging_protocol)
     if not name.strip():
-        raise ReaderStudyError("name must not be empty")
+        raise ReaderStudyError(_("name must not be empty"))
     order = (study.sessions.order_by("-order").values_list("order", flat=True).first() or 0) + 1
     session = Session.objects.create(
         study=study,
@@ -313,9 +322,9 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
         raise ReaderStudyError(f"status must be one of {', '.join(SessionStatus.values)}")
     washout = changes.get("washout_days", session.washout_days)
     if isinstance(washout, bool) or not isinstance(washout, int) or not 0 <= washout <= 3650:
-        raise ReaderStudyError("washout_days must be a whole number of days, 0 to 3650")
+        raise ReaderStudyError(_("washout_days must be a whole number of days, 0 to 3650"))
     if "name" in changes and not str(changes["name"]).strip():
-        raise ReaderStudyError("name must not be empty")
+        raise ReaderStudyError(_("name must not be empty"))
     if "hanging_protocol" in changes:
         ensure_not_frozen(session.study, gettext_noop("Hanging protocols"))
         _validate_hanging_protocol(changes["hanging_protocol"])
