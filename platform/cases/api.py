@@ -309,7 +309,7 @@ class UploadApi(CoordinatorApi):
                 {
                     "name": item.name,
                     "status": item.outcome.status,
-                    "reason": item.outcome.reason,
+                    "reason": item.outcome.display_reason,
                     "study_instance_uid": item.outcome.study_instance_uid,
                     "series_instance_uid": item.outcome.series_instance_uid,
                 }

@@ -79,6 +79,8 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
+from cases.dicom_io import gettext_noop
+
 __all__ = [
     "ANNEX_E_EDITION",
     "DeidResult",
@@ -318,12 +320,16 @@ def burned_in_annotation_suspected(ds: Dataset) -> str | None:
     """
     burned_in = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
     if burned_in == "YES":
-        return "BurnedInAnnotation is YES: the pixels may show patient details"
+        return gettext_noop("BurnedInAnnotation is YES: the pixels may show patient details")
     if str(ds.get("RecognizableVisualFeatures", "") or "").strip().upper() == "YES":
-        return "RecognizableVisualFeatures is YES: the image may show the patient's face"
+        return gettext_noop(
+            "RecognizableVisualFeatures is YES: the image may show the patient's face"
+        )
     sop_class = str(ds.get("SOPClassUID", "") or "").strip("\x00 ")
     if sop_class in _SECONDARY_CAPTURE_CLASSES and burned_in != "NO":
-        return "secondary capture image without BurnedInAnnotation NO: may be a screenshot"
+        return gettext_noop(
+            "secondary capture image without BurnedInAnnotation NO: may be a screenshot"
+        )
     return None
 
 

@@ -9,6 +9,7 @@ is allocated).
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,17 +72,38 @@ MAX_FRAMES = 4096
 MAX_FILE_BYTES = 1024 * 1024 * 1024
 
 
-class DicomRejected(ValueError):
-    """The file is not acceptable; ``str(exc)`` is the reason shown to the user.
+def gettext_noop(message: str) -> str:
+    """Mark a reason for the translation catalogues (xgettext knows the name); a Django-free
+    core cannot import Django's. The web layer translates it with ``DicomRejected.params``."""
+    return message
 
-    Carries the sender's SOP class and instance UID when the file was readable, so that
-    STOW-RS can report the failure against the instance the sender knows.
+
+class DicomRejected(ValueError):
+    """The file is not acceptable; ``str(exc)`` is the reason, in English.
+
+    ``template`` is the reason's msgid and ``params`` the values of its ``%(name)s``
+    placeholders, so that pages and the API show it in the user's language. Carries the
+    sender's SOP class and instance UID when the file was readable, so that STOW-RS can report
+    the failure against the instance the sender knows.
     """
 
-    def __init__(self, reason: str, *, sop_class_uid: str = "", sop_instance_uid: str = ""):
-        super().__init__(reason)
+    def __init__(
+        self,
+        template: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        sop_class_uid: str = "",
+        sop_instance_uid: str = "",
+    ):
+        self.template = template
+        self.params = dict(params or {})
+        super().__init__(template % self.params if self.params else template)
         self.sop_class_uid = sop_class_uid
         self.sop_instance_uid = sop_instance_uid
+
+
+#: A value pydicom could not read (it reads lazily, so this surfaces late); ``params["error"]``.
+MALFORMED_VALUE = gettext_noop("malformed attribute value: %(error)s")
 
 
 @dataclass(frozen=True)
@@ -101,11 +123,20 @@ def _expected_frame_length(ds: Dataset) -> tuple[int, int, int, int]:
     bits = int(ds.BitsAllocated)
     samples = int(ds.get("SamplesPerPixel", 1))
     if not (0 < rows <= MAX_ROWS and 0 < columns <= MAX_COLUMNS):
-        raise DicomRejected(f"image size {rows}x{columns} is outside 1..{MAX_ROWS}")
+        raise DicomRejected(
+            gettext_noop("image size %(rows)sx%(columns)s is outside 1..%(max)s"),
+            params={"rows": rows, "columns": columns, "max": MAX_ROWS},
+        )
     if not 0 < frames <= MAX_FRAMES:
-        raise DicomRejected(f"NumberOfFrames {frames} is outside 1..{MAX_FRAMES}")
+        raise DicomRejected(
+            gettext_noop("NumberOfFrames %(frames)s is outside 1..%(max)s"),
+            params={"frames": frames, "max": MAX_FRAMES},
+        )
     if bits not in (1, 8, 16, 32) or samples not in (1, 3):
-        raise DicomRejected(f"unsupported BitsAllocated {bits} / SamplesPerPixel {samples}")
+        raise DicomRejected(
+            gettext_noop("unsupported BitsAllocated %(bits)s / SamplesPerPixel %(samples)s"),
+            params={"bits": bits, "samples": samples},
+        )
     # 1-bit frames (binary SEG) are packed across frame boundaries; lengths are in bits then.
     frame_bits = rows * columns * samples * bits
     return rows, columns, frames, frame_bits
@@ -114,15 +145,20 @@ def _expected_frame_length(ds: Dataset) -> tuple[int, int, int, int]:
 def parse_instance(data: bytes) -> ParsedInstance:
     """Parse and validate one DICOM Part-10 file, or raise ``DicomRejected`` with a reason."""
     if len(data) > MAX_FILE_BYTES:
-        raise DicomRejected("file is larger than the 1 GiB limit")
+        raise DicomRejected(gettext_noop("file is larger than the 1 GiB limit"))
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=False)
     except InvalidDicomError as exc:
-        raise DicomRejected(f"not a readable DICOM Part-10 file: {exc}") from exc
+        raise DicomRejected(
+            gettext_noop("not a readable DICOM Part-10 file: %(error)s"), params={"error": exc}
+        ) from exc
     except Exception as exc:
         # Untrusted bytes: whatever pydicom raises on them (struct errors, unknown VRs, ...)
         # means the file cannot be read, never a server error.
-        raise DicomRejected(f"not a readable DICOM Part-10 file: {_short(exc)}") from exc
+        raise DicomRejected(
+            gettext_noop("not a readable DICOM Part-10 file: %(error)s"),
+            params={"error": _short(exc)},
+        ) from exc
     try:
         return _validated(ds)
     except DicomRejected as exc:
@@ -132,7 +168,8 @@ def parse_instance(data: bytes) -> ParsedInstance:
         # pydicom reads values lazily: a malformed element surfaces here, not in dcmread.
         sop_class, sop_instance = _identifiers(ds)
         raise DicomRejected(
-            f"malformed attribute value: {_short(exc)}",
+            MALFORMED_VALUE,
+            params={"error": _short(exc)},
             sop_class_uid=sop_class,
             sop_instance_uid=sop_instance,
         ) from exc
@@ -159,13 +196,22 @@ def _validated(ds: Dataset) -> ParsedInstance:
     meta = getattr(ds, "file_meta", None)
     syntax = str(getattr(meta, "TransferSyntaxUID", "")) if meta is not None else ""
     if syntax not in ALLOWED_TRANSFER_SYNTAXES:
-        raise DicomRejected(f"transfer syntax {syntax or '(missing)'} is not accepted")
+        raise DicomRejected(
+            gettext_noop("transfer syntax %(uid)s is not accepted"),
+            params={"uid": syntax or "(missing)"},
+        )
     sop_class = str(ds.get("SOPClassUID", ""))
     if sop_class not in ALLOWED_SOP_CLASSES:
-        raise DicomRejected(f"SOP class {sop_class or '(missing)'} is not accepted")
+        raise DicomRejected(
+            gettext_noop("SOP class %(uid)s is not accepted"),
+            params={"uid": sop_class or "(missing)"},
+        )
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Modality"):
         if not ds.get(keyword):
-            raise DicomRejected(f"required attribute {keyword} is missing")
+            raise DicomRejected(
+                gettext_noop("required attribute %(keyword)s is missing"),
+                params={"keyword": keyword},
+            )
     if "PixelData" not in ds:
         return ParsedInstance(ds, syntax, None, None, 0, 0)
     try:
@@ -173,11 +219,16 @@ def _validated(ds: Dataset) -> ParsedInstance:
     except (AttributeError, TypeError, ValueError) as exc:
         if isinstance(exc, DicomRejected):
             raise
-        raise DicomRejected(f"image pixel description is incomplete: {exc}") from exc
+        raise DicomRejected(
+            gettext_noop("image pixel description is incomplete: %(error)s"),
+            params={"error": exc},
+        ) from exc
     if syntax in COMPRESSED_TRANSFER_SYNTAXES:
         if ds.PixelData[:4] != _ITEM_TAG:
             raise DicomRejected(
-                "the transfer syntax is compressed but the pixel data is not encapsulated"
+                gettext_noop(
+                    "the transfer syntax is compressed but the pixel data is not encapsulated"
+                )
             )
         return ParsedInstance(ds, syntax, rows, columns, frames, 0, encapsulated=True)
     expected_bytes = (frame_bits * frames + 7) // 8
@@ -185,7 +236,8 @@ def _validated(ds: Dataset) -> ParsedInstance:
     # Pixel data is padded to an even length.
     if actual not in (expected_bytes, expected_bytes + 1):
         raise DicomRejected(
-            f"pixel data is {actual} bytes but the header describes {expected_bytes}"
+            gettext_noop("pixel data is %(actual)s bytes but the header describes %(expected)s"),
+            params={"actual": actual, "expected": expected_bytes},
         )
     frame_length = frame_bits // 8 if frame_bits % 8 == 0 else 0
     return ParsedInstance(ds, syntax, rows, columns, frames, frame_length)
@@ -286,14 +338,16 @@ def _fragments(payload: bytes, start: int) -> tuple[list[Span], list[int]]:
         if tag == _SEQUENCE_DELIMITER:
             break
         if tag != _ITEM_TAG or position + 8 > len(payload):
-            raise DicomRejected("the encapsulated pixel data is malformed")
+            raise DicomRejected(gettext_noop("the encapsulated pixel data is malformed"))
         length = int.from_bytes(payload[position + 4 : position + 8], "little")
         if position + 8 + length > len(payload):
-            raise DicomRejected("an encapsulated pixel data fragment runs past the end of file")
+            raise DicomRejected(
+                gettext_noop("an encapsulated pixel data fragment runs past the end of file")
+            )
         items.append([position + 8, length])
         position += 8 + length
     if not items:
-        raise DicomRejected("the encapsulated pixel data has no offset table item")
+        raise DicomRejected(gettext_noop("the encapsulated pixel data has no offset table item"))
     (table_offset, table_length), fragments = items[0], items[1:]
     table = payload[table_offset : table_offset + table_length]
     offsets = [int.from_bytes(table[i : i + 4], "little") for i in range(0, len(table), 4)]
@@ -302,14 +356,17 @@ def _fragments(payload: bytes, start: int) -> tuple[list[Span], list[int]]:
 
 def _group_fragments(spans: list[Span], offset_table: list[int], frames: int) -> list[list[Span]]:
     if not spans:
-        raise DicomRejected("the encapsulated pixel data has no fragments")
+        raise DicomRejected(gettext_noop("the encapsulated pixel data has no fragments"))
     if frames == 1:
         return [spans]
     if len(spans) == frames:
         return [[span] for span in spans]
     if len(offset_table) != frames:
         raise DicomRejected(
-            f"{len(spans)} fragments for {frames} frames and no offset table to match them"
+            gettext_noop(
+                "%(fragments)s fragments for %(frames)s frames and no offset table to match them"
+            ),
+            params={"fragments": len(spans), "frames": frames},
         )
     # Offsets in the table count from the first fragment's item tag.
     first_item = spans[0][0] - 8
@@ -320,8 +377,10 @@ def _group_fragments(spans: list[Span], offset_table: list[int], frames: int) ->
         while frame + 1 < frames and relative >= offset_table[frame + 1]:
             frame += 1
         if frame < 0:
-            raise DicomRejected("the offset table does not start at the first fragment")
+            raise DicomRejected(
+                gettext_noop("the offset table does not start at the first fragment")
+            )
         grouped[frame].append(span)
     if any(not group for group in grouped):
-        raise DicomRejected("the offset table names a frame without fragments")
+        raise DicomRejected(gettext_noop("the offset table names a frame without fragments"))
     return grouped

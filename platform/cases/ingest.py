@@ -16,11 +16,13 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Value
+from django.utils.translation import gettext, gettext_noop
 from pydicom.dataset import Dataset
 
 from accounts.models import User
 from cases import deidentify, dicom_json
 from cases.dicom_io import (
+    MALFORMED_VALUE,
     DicomRejected,
     ParsedInstance,
     frame_index,
@@ -58,10 +60,42 @@ class IngestOutcome:
     sop_class_uid: str = ""
     original_sop_instance_uid: str = ""
     original_study_instance_uid: str = ""
+    # ``reason`` is English; when it was made from a template (``DicomRejected``), the template
+    # and its values, so that ``display_reason`` can show it in the user's language.
+    reason_template: str = ""
+    reason_params: tuple[tuple[str, str], ...] = ()
 
     @property
     def accepted(self) -> bool:
         return self.status in ("stored", "duplicate")
+
+    @property
+    def display_reason(self) -> str:
+        """``reason`` in the active language (its English text where no translation fits)."""
+        if not self.reason:
+            return ""
+        if not self.reason_template:
+            return gettext(self.reason)
+        try:
+            return gettext(self.reason_template) % dict(self.reason_params)
+        except (KeyError, TypeError, ValueError):
+            return self.reason
+
+
+def rejected(exc: DicomRejected, **identifiers: str) -> IngestOutcome:
+    """The outcome of a file ``parse_instance`` (or a later check) refused."""
+    return IngestOutcome(
+        "rejected",
+        reason=str(exc),
+        reason_template=exc.template if exc.params else "",
+        reason_params=tuple((key, str(value)) for key, value in exc.params.items()),
+        **identifiers,
+    )
+
+
+def _malformed(exc: Exception) -> IngestOutcome:
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return rejected(DicomRejected(MALFORMED_VALUE, params={"error": first_line}))
 
 
 def _deid_secret() -> bytes:
@@ -245,8 +279,7 @@ class IngestBatch:
         except Exception as exc:
             # A value pydicom reads lazily may be malformed in a way validation did not touch
             # (untrusted bytes: any exception type); the file is refused, nothing was indexed.
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            outcome = IngestOutcome("rejected", reason=f"malformed attribute value: {first_line}")
+            outcome = _malformed(exc)
         if outcome is not None:
             self._outcomes[index] = replace(outcome, **self._sent[index])
         if len(self._pending) >= self.flush_every:
@@ -257,9 +290,8 @@ class IngestBatch:
         try:
             parsed = parse_instance(data)
         except DicomRejected as exc:
-            return IngestOutcome(
-                "rejected",
-                reason=str(exc),
+            return rejected(
+                exc,
                 sop_class_uid=exc.sop_class_uid,
                 original_sop_instance_uid=exc.sop_instance_uid,
             )
@@ -276,14 +308,17 @@ class IngestBatch:
             deidentify.remap_uid(sent["original_study_instance_uid"], secret=secret),
         ):
             return IngestOutcome(
-                "rejected", reason="the instance belongs to another study than the request's"
+                "rejected",
+                reason=gettext_noop("the instance belongs to another study than the request's"),
             )
         suspicion = deidentify.burned_in_annotation_suspected(ds)
         if suspicion:
             return _quarantine(data=data, reason=suspicion, actor=self.actor)
         patient_id, issuer = deidentify.patient_identity(ds)
         if not patient_id:
-            return IngestOutcome("rejected", reason="PatientID is empty: cannot assign a pseudonym")
+            return IngestOutcome(
+                "rejected", reason=gettext_noop("PatientID is empty: cannot assign a pseudonym")
+            )
         sop_uid = deidentify.remap_uid(sent["original_sop_instance_uid"], secret=secret)
         first = self._copy_of(sop_uid)
         if first is not None:
@@ -295,17 +330,10 @@ class IngestBatch:
             self._prepare(index, parsed, sop_uid=sop_uid, patient=(patient_id, issuer))
             return None
         except Exception as exc:
-            reason = (
-                str(exc)
-                if isinstance(exc, DicomRejected)
-                else "malformed attribute value: "
-                + (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            )
+            outcome = rejected(exc) if isinstance(exc, DicomRejected) else _malformed(exc)
             # As before batches, an instance already stored is a duplicate whatever this copy
             # holds: the check waits for the flush.
-            self._deferred.append(
-                _Deferred(index, sop_uid, IngestOutcome("rejected", reason=reason))
-            )
+            self._deferred.append(_Deferred(index, sop_uid, outcome))
             return None
 
     def _copy_of(self, sop_uid: str) -> int | None:

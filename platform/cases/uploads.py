@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from accounts.models import User
-from cases.dicom_io import MAX_FILE_BYTES
-from cases.ingest import IngestBatch, IngestOutcome
+from cases.dicom_io import MAX_FILE_BYTES, DicomRejected
+from cases.ingest import IngestBatch, IngestOutcome, rejected
 from cases.models import Case, SeriesRole
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -51,8 +52,9 @@ def _display_name(name: str) -> str:
     return printable[-200:]
 
 
-def _rejected(name: str, reason: str) -> UploadItem:
-    return UploadItem(_display_name(name), IngestOutcome("rejected", reason=reason))
+def _rejected(name: str, reason: str, **params: object) -> UploadItem:
+    """A file of the upload refused before ingest; ``reason`` is a msgid with ``params``."""
+    return UploadItem(_display_name(name), rejected(DicomRejected(reason, params=params)))
 
 
 def is_zip(head: bytes) -> bool:
@@ -88,26 +90,32 @@ def _zip_items(fileobj: IO[bytes], *, name: str) -> Iterator[tuple[str, bytes] |
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        yield _rejected(name, f"not a readable ZIP archive: {exc}")
+        yield _rejected(name, gettext_noop("not a readable ZIP archive: %(error)s"), error=exc)
         return
     with archive:
         for info in _zip_entries(archive, name=name):
             entry_name = f"{name}/{info.filename}"
             if info.file_size > MAX_FILE_BYTES:
-                yield _rejected(entry_name, "file is larger than the 1 GiB limit")
+                yield _rejected(entry_name, gettext_noop("file is larger than the 1 GiB limit"))
                 continue
             if info.flag_bits & 0x1:
-                yield _rejected(entry_name, "encrypted archive entries are not accepted")
+                yield _rejected(
+                    entry_name, gettext_noop("encrypted archive entries are not accepted")
+                )
                 continue
             try:
                 # ZipExtFile stops at the declared size, so a lying header cannot inflate more.
                 with archive.open(info) as entry:
                     data = entry.read(info.file_size + 1)
             except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
-                yield _rejected(entry_name, f"archive entry could not be read: {exc}")
+                yield _rejected(
+                    entry_name,
+                    gettext_noop("archive entry could not be read: %(error)s"),
+                    error=exc,
+                )
                 continue
             if is_zip(data[:4]):
-                yield _rejected(entry_name, "archives inside archives are not opened")
+                yield _rejected(entry_name, gettext_noop("archives inside archives are not opened"))
                 continue
             yield entry_name, data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -206,3 +207,24 @@ def test_coordinator_pages_are_closed_to_others(
     assert Case.objects.exists()
     anonymous = Client().get("/cases/")
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+
+
+@pytest.mark.django_db
+def test_the_upload_report_gives_reasons_in_the_coordinators_language(
+    client: Client, coordinator: User, cervical_files: dict[str, list[Path]]
+) -> None:
+    ct = cervical_files["CT"][0].read_bytes()
+    truncated = ct[: len(ct) - 100]  # the header promises more pixel data than the file holds
+    archive = _zip({"nested.zip": _zip({"a.dcm": ct}), "notes.txt": b"not an image"})
+    client_login(client, coordinator)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    report = _upload(client, {"cut.dcm": truncated, "s.zip": archive}).json()
+    reasons = {line["name"]: line["reason"] for line in report["files"]}
+    assert reasons["s.zip/nested.zip"] == "アーカイブ内のアーカイブは開きません"
+    assert reasons["s.zip/notes.txt"].startswith(
+        "読み取れる DICOM Part-10 ファイルではありません："
+    )
+    # The values of the reason (byte counts) are filled into the Japanese text.
+    assert re.fullmatch(
+        r"画素データは \d+ バイトですが、ヘッダーの記述は \d+ バイトです", reasons["cut.dcm"]
+    ), reasons["cut.dcm"]
