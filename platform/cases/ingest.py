@@ -241,7 +241,7 @@ class IngestBatch:
         self.flush_every = flush_every
         self._secret = _deid_secret()
         self._outcomes: list[IngestOutcome | None] = []
-        self._sent: list[dict[str, str]] = []
+        self._sent: list[dict[str, Any]] = []
         self._pending: list[_Pending] = []
         self._deferred: list[_Deferred] = []
         self._copies: list[tuple[int, int]] = []  # (index, index of the first file of its SOP)
