@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -67,7 +67,9 @@ def _clean(value: Any, fields: Mapping[str, int], *, values: bool = False) -> di
 def _check_question(question: Question) -> None:
     spec = question_spec(question)
     if question.type not in questions.TYPES:
-        raise ReaderStudyError(f"type must be one of {', '.join(questions.TYPES)}")
+        raise ReaderStudyError(
+            _("type must be one of %(types)s") % {"types": ", ".join(questions.TYPES)}
+        )
     questions.validate_options(spec)
     others = [s for s in study_specs(question.study) if s.key != question.key]
     if question.type == questions.COMPUTED:
@@ -85,16 +87,24 @@ def _check_cnr_backgrounds(
     if unknown:
         raise AnswerError(
             {
-                spec.key: f"options: cnr_background names {', '.join(unknown)}, which "
-                + ("is" if len(unknown) == 1 else "are")
-                + " not another ROI question of this study"
+                spec.key: ngettext(
+                    "options: cnr_background names %(keys)s, which is not another ROI question "
+                    "of this study",
+                    "options: cnr_background names %(keys)s, which are not other ROI questions "
+                    "of this study",
+                    len(unknown),
+                )
+                % {"keys": ", ".join(unknown)}
             }
         )
     if spec.type != questions.ROI:
         targets = _cnr_targets(spec.key, others)
         if targets:
             raise AnswerError(
-                {spec.key: f"{', '.join(targets)} measures its CNR against this ROI question"}
+                {
+                    spec.key: _("%(keys)s measures its CNR against this ROI question")
+                    % {"keys": ", ".join(targets)}
+                }
             )
 
 
@@ -121,9 +131,11 @@ def question_create(
     ensure_not_frozen(study, gettext_noop("Questions"))
     clean_translations = _clean(translations or {}, texts.QUESTION_FIELDS, values=True)
     if not _KEY.fullmatch(key):
-        raise ReaderStudyError("key must start with a letter and hold a-z, 0-9 and _ (50 at most)")
+        raise ReaderStudyError(
+            _("key must start with a letter and hold a-z, 0-9 and _ (50 at most)")
+        )
     if Question.objects.filter(study=study, key=key).exists():
-        raise ConflictError(f"the study already has a question {key!r}")
+        raise ConflictError(_("the study already has a question %(key)r") % {"key": key})
     if not label.strip():
         raise ReaderStudyError(_("label must not be empty"))
     if order is None:
@@ -188,10 +200,15 @@ def question_delete(*, actor: User | None, question: Question) -> None:
         if s.type == questions.COMPUTED and question.key in questions.formula_keys(s.formula)
     ]
     if readers:
-        raise ConflictError(f"{', '.join(readers)} computes from {question.key!r}")
+        raise ConflictError(
+            _("%(keys)s computes from %(key)r") % {"keys": ", ".join(readers), "key": question.key}
+        )
     targets = _cnr_targets(question.key, study_specs(question.study))
     if targets:
-        raise ConflictError(f"{', '.join(targets)} measures its CNR against {question.key!r}")
+        raise ConflictError(
+            _("%(keys)s measures its CNR against %(key)r")
+            % {"keys": ", ".join(targets), "key": question.key}
+        )
     study_changed(question.study_id)
     audit_event_record(
         actor=actor, verb="question.delete", obj=question, before=_question_data(question)
