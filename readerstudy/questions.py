@@ -42,11 +42,55 @@ BLINDED_UID_PATTERN = r"^2\.25\.[0-9]{1,39}$"
 NO_LEVEL = "none"
 
 
-class AnswerError(ValueError):
-    """Answers that do not fit the questionnaire; ``errors`` maps question keys to messages."""
+def gettext_noop(message: str) -> str:
+    """Mark a message for the translation catalogues (xgettext knows the name); this
+    Django-free core cannot import Django's. The web layer translates ``Problem``s."""
+    return message
 
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        self.errors = dict(errors)
+
+@dataclass(frozen=True)
+class Problem:
+    """A message about an answer: a msgid and the values of its ``%(name)s`` placeholders.
+
+    ``str()`` is the English text; the web layer shows ``gettext(template) % params``.
+    """
+
+    template: str
+    params: tuple[tuple[str, str], ...] = ()
+    # Where in the answer (or the options) the problem is, e.g. "values/0/label": not translated.
+    path: str = ""
+
+    @classmethod
+    def of(cls, template: str, **params: object) -> Problem:
+        return cls(template, tuple((name, str(value)) for name, value in params.items()))
+
+    def at(self, path: str) -> Problem:
+        """The same problem, located under ``path``."""
+        return Problem(self.template, self.params, f"{path}: {self.path}" if self.path else path)
+
+    def text(self, translate: Callable[[str], str] = str) -> str:
+        """The message, its template passed through ``translate`` (e.g. Django's gettext)."""
+        template = translate(self.template)
+        try:
+            message = template % dict(self.params) if self.params else template
+        except (KeyError, TypeError, ValueError):  # a translation that does not fit
+            message = self.template % dict(self.params) if self.params else self.template
+        return f"{self.path}: {message}" if self.path else message
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+class AnswerError(ValueError):
+    """Answers that do not fit the questionnaire; ``errors`` maps question keys to messages
+    (English) and ``problems`` the same keys to ``Problem``s, for other languages."""
+
+    def __init__(self, errors: Mapping[str, str | Problem]) -> None:
+        self.problems = {
+            key: value if isinstance(value, Problem) else Problem(value)
+            for key, value in errors.items()
+        }
+        self.errors = {key: str(problem) for key, problem in self.problems.items()}
         super().__init__("; ".join(f"{key}: {message}" for key, message in self.errors.items()))
 
 
@@ -264,16 +308,53 @@ def questionnaire_schema(specs: Iterable[QuestionSpec]) -> dict[str, Any]:
     }
 
 
-def _first_error(schema: dict[str, Any], value: Any) -> str | None:
+def _first_error(schema: dict[str, Any], value: Any) -> Problem | None:
     error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
-    return None if error is None else _message(error)
+    return None if error is None else _problem(error)
 
 
 def _is_null_branch(error: ValidationError) -> bool:
     return error.validator == "type" and error.validator_value == "null"
 
 
-def _message(error: ValidationError) -> str:
+# jsonschema's complaints, by keyword, as msgids with the same English text.
+_SCHEMA_MESSAGES = {
+    "type": gettext_noop("%(value)s is not of type %(limit)s"),
+    "enum": gettext_noop("%(value)s is not one of %(limit)s"),
+    "minimum": gettext_noop("%(value)s is less than the minimum of %(limit)s"),
+    "maximum": gettext_noop("%(value)s is greater than the maximum of %(limit)s"),
+    "exclusiveMinimum": gettext_noop("%(value)s is less than or equal to the minimum of %(limit)s"),
+    "exclusiveMaximum": gettext_noop(
+        "%(value)s is greater than or equal to the maximum of %(limit)s"
+    ),
+    "maxLength": gettext_noop("%(value)s is too long"),
+    "minLength": gettext_noop("%(value)s is too short"),
+    "maxItems": gettext_noop("%(value)s is too long"),
+    "minItems": gettext_noop("%(value)s is too short"),
+    "pattern": gettext_noop("%(value)s does not match %(limit)s"),
+}
+
+
+def _schema_problem(error: ValidationError) -> Problem:
+    """jsonschema's complaint as a ``Problem`` with a msgid, where its English text is one of
+    ``_SCHEMA_MESSAGES`` filled in; else its own text (then shown in English)."""
+    if error.validator == "required":
+        name = error.message.removesuffix(" is a required property")
+        problem = Problem.of(gettext_noop("%(name)s is a required property"), name=name)
+        if str(problem) == error.message:
+            return problem
+    template = _SCHEMA_MESSAGES.get(str(error.validator))
+    if template is not None:
+        limit = error.validator_value
+        listed = error.validator == "type" and isinstance(limit, list)
+        shown = ", ".join(repr(kind) for kind in limit) if listed else repr(limit)
+        problem = Problem.of(template, value=repr(error.instance), limit=shown)
+        if str(problem) == error.message:
+            return problem
+    return Problem(error.message)
+
+
+def _problem(error: ValidationError) -> Problem:
     # anyOf/oneOf errors say only "is not valid under any of the given schemas": show the
     # closest branch's complaint instead. An answer's schema is "<type> or null"; for a given
     # (non-null) answer, "... is not of type 'null'" says nothing about what is wrong with it,
@@ -281,36 +362,43 @@ def _message(error: ValidationError) -> str:
     if error.context:
         branches = [e for e in error.context if not _is_null_branch(e)] or error.context
         best = min(branches, key=lambda e: (len(e.absolute_path), e.validator == "type"))
-        return _message(best)
+        return _problem(best)
+    problem = _schema_problem(error)
     where = "/".join(str(part) for part in error.absolute_path)
-    return f"{where}: {error.message}" if where else error.message
+    return problem.at(where) if where else problem
 
 
 def validate_options(spec: QuestionSpec) -> None:
     """Raise ``AnswerError`` (keyed by the question) if the question's options are invalid."""
     if spec.type not in OPTIONS_SCHEMAS:
-        raise AnswerError({spec.key or "type": f"unknown question type {spec.type!r}"})
+        raise AnswerError(
+            {
+                spec.key or "type": Problem.of(
+                    gettext_noop("unknown question type %(type)r"), type=spec.type
+                )
+            }
+        )
     problem = _first_error(OPTIONS_SCHEMAS[spec.type], dict(spec.options))
     if problem is None and spec.type == SINGLE_CHOICE:
         values = [c["value"] for c in spec.options["choices"]]
         if len(set(values)) != len(values):
-            problem = "choice values must be unique"
+            problem = Problem(gettext_noop("choice values must be unique"))
     if problem is None and spec.type == ORDINAL:
         values = [v["value"] for v in spec.options["values"]]
         if len(set(values)) != len(values):
-            problem = "ordinal values must be unique"
+            problem = Problem(gettext_noop("ordinal values must be unique"))
     if problem is None and spec.type == NUMBER:
         low, high = spec.options.get("min"), spec.options.get("max")
         if low is not None and high is not None and low > high:
-            problem = "min must not exceed max"
+            problem = Problem(gettext_noop("min must not exceed max"))
     if problem is None and spec.type == ROI and spec.key in cnr_backgrounds(spec):
-        problem = "cnr_background names the question itself"
+        problem = Problem(gettext_noop("cnr_background names the question itself"))
     if problem is None and spec.type == COMPUTED and not spec.formula.strip():
-        problem = "a computed question needs a formula"
+        problem = Problem(gettext_noop("a computed question needs a formula"))
     if problem is None and spec.type != COMPUTED and spec.formula:
-        problem = "only computed questions have a formula"
+        problem = Problem(gettext_noop("only computed questions have a formula"))
     if problem is not None:
-        raise AnswerError({spec.key: f"options: {problem}"})
+        raise AnswerError({spec.key: problem.at("options")})
 
 
 def cnr_backgrounds(spec: QuestionSpec) -> list[str]:
@@ -330,13 +418,13 @@ def validate_answer(spec: QuestionSpec, value: Any) -> None:
     problem = _first_error(answer_schema(spec), value)
     is_range = spec.type == VERTEBRAL_LEVEL and isinstance(value, dict)
     if problem is None and is_range and _level_index(value["from"]) > _level_index(value["to"]):
-        problem = "a level range goes from the cranial to the caudal level"
+        problem = Problem(gettext_noop("a level range goes from the cranial to the caudal level"))
     is_float = spec.type == NUMBER and isinstance(value, float)
     if problem is None and is_float and not math.isfinite(value):
-        problem = "must be a finite number"
+        problem = Problem(gettext_noop("must be a finite number"))
     if problem is None and contains_nul(value):
         # PostgreSQL stores no NUL character in text or JSON: refuse it here, not with a 500.
-        problem = "must not contain NUL characters"
+        problem = Problem(gettext_noop("must not contain NUL characters"))
     if problem is not None:
         raise AnswerError({spec.key: problem})
 
@@ -362,20 +450,22 @@ def validate_answers(
     """
     by_key = {spec.key: spec for spec in specs}
     if not isinstance(answers, Mapping):
-        raise AnswerError({"answers": "must be an object of question keys to answers"})
-    errors: dict[str, str] = {}
+        raise AnswerError(
+            {"answers": Problem(gettext_noop("must be an object of question keys to answers"))}
+        )
+    errors: dict[str, Problem] = {}
     for key, value in answers.items():
         spec = by_key.get(key)
         if spec is None:
-            errors[str(key)] = "no such question in this study"
+            errors[str(key)] = Problem(gettext_noop("no such question in this study"))
             continue
         if spec.type == COMPUTED and not allow_computed:
-            errors[key] = "computed by the platform; do not send it"
+            errors[key] = Problem(gettext_noop("computed by the platform; do not send it"))
             continue
         try:
             validate_answer(spec, value)
         except AnswerError as exc:
-            errors.update(exc.errors)
+            errors.update(exc.problems)
     if errors:
         raise AnswerError(errors)
 

@@ -285,7 +285,7 @@ def study_detail(request: HttpRequest, study_id: Any) -> HttpResponse:
         try:
             _study_action(request, study)
         except questions.AnswerError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, services.answer_problems_text(exc))
         except services.ReaderStudyError as exc:
             messages.error(request, exc.message)
         except Http404 as exc:

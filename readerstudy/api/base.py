@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -33,7 +34,10 @@ class ReaderStudyApi(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, questions.AnswerError):
             return Response(
-                {"detail": "Some answers are not valid; nothing was saved.", "errors": exc.errors},
+                {
+                    "detail": _("Some answers are not valid; nothing was saved."),
+                    "errors": services.answer_problems(exc),
+                },
                 status=status.HTTP_400_BAD_REQUEST,
             )
         if isinstance(exc, services.ReaderStudyError):

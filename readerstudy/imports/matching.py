@@ -22,6 +22,7 @@ from readerstudy.models import (
     StudyCase,
     StudyMembership,
 )
+from readerstudy.services.base import answer_problems
 
 
 class MatchContext:
@@ -183,7 +184,7 @@ def row_value(
         value = cell_value(spec, row_cell(row, columns, "value"))
         questions.validate_answer(spec, value)
     except questions.AnswerError as exc:
-        errors.add(line, "value", f"{key} ({spec.type}): {exc.errors[key]}")
+        errors.add(line, "value", f"{key} ({spec.type}): {answer_problems(exc)[key]}")
         return None
     except ValueError as exc:
         errors.add(line, "value", f"{key} ({spec.type}): {exc}")

@@ -16,6 +16,8 @@ from readerstudy.services.base import (
     ConflictError,
     NotAllowedError,
     ReaderStudyError,
+    answer_problems,
+    answer_problems_text,
 )
 from readerstudy.services.questionnaire import question_create, question_delete, question_update
 from readerstudy.services.readings import (
@@ -45,6 +47,8 @@ __all__ = [
     "ConflictError",
     "NotAllowedError",
     "ReaderStudyError",
+    "answer_problems",
+    "answer_problems_text",
     "membership_add",
     "membership_remove",
     "question_create",

@@ -38,6 +38,16 @@ class NotAllowedError(ReaderStudyError):
 AnswerError = questions.AnswerError
 
 
+def answer_problems(exc: questions.AnswerError) -> dict[str, str]:
+    """The error's messages by question key, in the active language."""
+    return {key: problem.text(_) for key, problem in exc.problems.items()}
+
+
+def answer_problems_text(exc: questions.AnswerError) -> str:
+    """The same as one line, e.g. for a page's message."""
+    return "; ".join(f"{key}: {message}" for key, message in answer_problems(exc).items())
+
+
 def moment_or_now(now: dt.datetime | None) -> dt.datetime:
     return now or timezone.now()
 

@@ -27,6 +27,7 @@ from readerstudy.selectors import question_spec
 from readerstudy.services.base import (
     ConflictError,
     ReaderStudyError,
+    answer_problems_text,
     exports_refresh,
     study_changed,
 )
@@ -62,7 +63,9 @@ def _validate_reference_values(
     try:
         questions.validate_answer(question_spec(question), values["value"])
     except questions.AnswerError as exc:
-        raise ReaderStudyError(_("reference value: %(error)s") % {"error": exc}) from exc
+        raise ReaderStudyError(
+            _("reference value: %(error)s") % {"error": answer_problems_text(exc)}
+        ) from exc
 
 
 def _reference_data(reference: ReferenceStandard) -> dict[str, Any]:

@@ -27,8 +27,8 @@ def _open(client: Client, assignment: ReaderAssignment, position: int = 1) -> di
     return response.json()
 
 
-def _put(client: Client, url: str, body: dict[str, Any]) -> Any:
-    return client.put(url, body, content_type="application/json")
+def _put(client: Client, url: str, body: dict[str, Any], **headers: str) -> Any:
+    return client.put(url, body, content_type="application/json", **headers)
 
 
 @pytest.mark.django_db
@@ -144,6 +144,12 @@ def test_a_wrong_roi_answer_is_a_400_naming_what_is_wrong(
     refused = _put(client, url, {"answers": {"canal_roi": missing}, "version": 1})
     assert refused.json()["errors"] == {"canal_roi": "'sd' is a required property"}
     assert Reading.objects.get(pk=payload["reading"]["id"]).answers == {}
+    # The same problems in a Japanese reader's language.
+    japanese = _put(
+        client, url, {"answers": {"canal_roi": roi}, "version": 1}, HTTP_ACCEPT_LANGUAGE="ja"
+    ).json()
+    assert japanese["detail"] == "一部の回答が正しくないため、何も保存されていません。"
+    assert japanese["errors"] == {"canal_roi": "area: -2 は最小値 0 を下回っています"}
 
     saved = _put(client, url, {"answers": {"canal_roi": {**roi, "area": 2.0}}, "version": 1})
     assert saved.status_code == 200 and saved.json()["answers"]["canal_roi"]["area"] == 2.0
