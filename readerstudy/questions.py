@@ -308,7 +308,8 @@ def questionnaire_schema(specs: Iterable[QuestionSpec]) -> dict[str, Any]:
     }
 
 
-def _first_error(schema: dict[str, Any], value: Any) -> Problem | None:
+def first_problem(schema: Mapping[str, Any], value: Any) -> Problem | None:
+    """The first complaint of a JSON Schema about ``value``, located, or ``None``."""
     error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
     return None if error is None else _problem(error)
 
@@ -378,7 +379,7 @@ def validate_options(spec: QuestionSpec) -> None:
                 )
             }
         )
-    problem = _first_error(OPTIONS_SCHEMAS[spec.type], dict(spec.options))
+    problem = first_problem(OPTIONS_SCHEMAS[spec.type], dict(spec.options))
     if problem is None and spec.type == SINGLE_CHOICE:
         values = [c["value"] for c in spec.options["choices"]]
         if len(set(values)) != len(values):
@@ -415,7 +416,7 @@ def _level_index(level: str) -> int:
 
 def validate_answer(spec: QuestionSpec, value: Any) -> None:
     """Raise ``AnswerError`` if ``value`` is not a valid answer to ``spec``."""
-    problem = _first_error(answer_schema(spec), value)
+    problem = first_problem(answer_schema(spec), value)
     is_range = spec.type == VERTEBRAL_LEVEL and isinstance(value, dict)
     if problem is None and is_range and _level_index(value["from"]) > _level_index(value["to"]):
         problem = Problem(gettext_noop("a level range goes from the cranial to the caudal level"))

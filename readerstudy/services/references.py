@@ -10,7 +10,6 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
-from jsonschema import Draft202012Validator
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -41,14 +40,10 @@ def _validate_reference_values(
             raise ReaderStudyError(
                 _("this study has no structured reference form; name a question")
             )
-        error = next(
-            iter(Draft202012Validator(protocols.INTRAOPERATIVE_SCHEMA).iter_errors(values)), None
-        )
-        if error is not None:
-            where = "/".join(str(part) for part in error.absolute_path)
+        problem = questions.first_problem(protocols.INTRAOPERATIVE_SCHEMA, values)
+        if problem is not None:
             raise ReaderStudyError(
-                _("intraoperative findings %(where)s: %(error)s")
-                % {"where": where, "error": error.message}
+                _("intraoperative findings: %(problem)s") % {"problem": problem.text(_)}
             )
         if questions.contains_nul(values):
             raise ReaderStudyError(_("intraoperative findings must not contain NUL characters"))

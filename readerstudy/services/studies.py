@@ -13,7 +13,6 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from jsonschema import Draft202012Validator
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -61,16 +60,12 @@ def _study_data(study: ReaderStudy) -> dict[str, Any]:
 
 
 def _validate_hanging_protocol(protocol: Mapping[str, Any]) -> None:
-    error = next(
-        iter(Draft202012Validator(protocols.hanging_protocol_schema()).iter_errors(protocol)),
-        None,
-    )
-    if error is not None:
-        where = "/".join(str(part) for part in error.absolute_path)
-        raise ReaderStudyError(f"hanging protocol {where}: {error.message}")
+    problem = questions.first_problem(protocols.hanging_protocol_schema(), protocol)
+    if problem is not None:
+        raise ReaderStudyError(_("hanging protocol: %(problem)s") % {"problem": problem.text(_)})
     labels = [slot["label"] for slot in protocol["slots"]]
     if len(set(labels)) != len(labels):
-        raise ReaderStudyError("hanging protocol slot labels must be unique")
+        raise ReaderStudyError(_("hanging protocol slot labels must be unique"))
 
 
 @transaction.atomic
