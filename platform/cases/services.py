@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -37,14 +38,14 @@ def case_create(
     """Make a case of uploaded studies of one patient, audited."""
     chosen = list(Study.objects.select_for_update().filter(pk__in=[s.pk for s in studies]))
     if not chosen:
-        raise CaseError("a case needs at least one study")
+        raise CaseError(_("a case needs at least one study"))
     patients = {study.patient_id for study in chosen}
     if len(patients) != 1:
-        raise CaseError("the studies of a case must belong to one patient")
+        raise CaseError(_("the studies of a case must belong to one patient"))
     if any(study.case_id is not None for study in chosen):
-        raise CaseError("a study already belongs to a case")
+        raise CaseError(_("a study already belongs to a case"))
     if Case.objects.filter(label=label).exists():
-        raise CaseError(f"a case labelled {label!r} exists")
+        raise CaseError(_("a case labelled %(label)r exists") % {"label": label})
     case = Case.objects.create(
         label=label,
         patient_id=patients.pop(),
@@ -76,11 +77,13 @@ def case_update(*, actor: User, case: Case, changes: dict[str, str]) -> Case:
     """Change a case's label or clinical metadata, audited with before and after values."""
     unknown = set(changes) - set(_CASE_FIELDS)
     if unknown:
-        raise CaseError(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+        raise CaseError(
+            _("these fields cannot be changed: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
+        )
     case = Case.objects.select_for_update().get(pk=case.pk)
     label = changes.get("label")
     if label is not None and Case.objects.filter(label=label).exclude(pk=case.pk).exists():
-        raise CaseError(f"a case labelled {label!r} exists")
+        raise CaseError(_("a case labelled %(label)r exists") % {"label": label})
     before = {field: getattr(case, field) for field in changes}
     for field, value in changes.items():
         setattr(case, field, value)
@@ -113,7 +116,7 @@ def case_delete(*, actor: User, case: Case) -> None:
             audit_event_record(actor=actor, verb="case.delete", obj=case, before=snapshot)
             case.delete()
         except ProtectedError as exc:
-            raise CaseError("the case is used by a reader study and cannot be deleted") from exc
+            raise CaseError(_("the case is used by a reader study and cannot be deleted")) from exc
     transaction.on_commit(lambda: delete_stored(keys))
 
 
@@ -122,7 +125,7 @@ def series_role_assign(*, actor: User, series: Series, role: SeriesRole) -> Seri
     """Set what a series is (CT, MRI-T2, pseudo-MRI, ...), audited."""
     series = Series.objects.select_for_update().get(pk=series.pk)
     if role not in SeriesRole.values:
-        raise CaseError(f"unknown series role {role!r}")
+        raise CaseError(_("unknown series role %(role)r") % {"role": role})
     before = {"role": series.role}
     series.role = role
     series.save(update_fields=["role"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import User
@@ -73,14 +74,16 @@ def _zip_entries(archive: zipfile.ZipFile, *, name: str) -> list[zipfile.ZipInfo
     max_entries = settings.SAGITTAL_ZIP_MAX_ENTRIES
     if len(entries) > max_entries:
         raise UploadRefused(
-            f"{name}: {len(entries)} files in the archive, more than the limit of {max_entries}",
+            _("%(name)s: %(count)s files in the archive, more than the limit of %(limit)s")
+            % {"name": name, "count": len(entries), "limit": max_entries},
             status=413,
         )
     declared = sum(info.file_size for info in entries)
     max_total = settings.SAGITTAL_ZIP_MAX_UNCOMPRESSED_BYTES
     if declared > max_total:
         raise UploadRefused(
-            f"{name}: the archive expands to {declared} bytes, more than the limit of {max_total}",
+            _("%(name)s: the archive expands to %(bytes)s bytes, more than the limit of %(limit)s")
+            % {"name": name, "bytes": declared, "limit": max_total},
             status=413,
         )
     return entries
@@ -188,7 +191,7 @@ def spool_body(stream: Readable, *, content_length: int) -> IO[bytes]:
     shutil.copyfileobj(stream, spooled, length=1024 * 1024)
     if spooled.tell() != content_length:
         spooled.close()
-        raise UploadRefused("the request body is shorter than its Content-Length")
+        raise UploadRefused(_("the request body is shorter than its Content-Length"))
     spooled.seek(0)
     return spooled
 
@@ -200,7 +203,7 @@ def _part_headers(block: bytes) -> dict[str, str]:
             continue
         key, sep, value = line.partition(b":")
         if not sep:
-            raise UploadRefused("a multipart part has a malformed header line")
+            raise UploadRefused(_("a multipart part has a malformed header line"))
         headers[key.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
     return headers
 
@@ -213,34 +216,34 @@ def multipart_related_parts(body: IO[bytes], *, boundary: str) -> Iterator[Part]
     """
     if not boundary or len(boundary) > 70 or not boundary.isascii():
         raise UploadRefused(
-            "the multipart boundary is missing, longer than 70 characters or not ASCII"
+            _("the multipart boundary is missing, longer than 70 characters or not ASCII")
         )
     delimiter = b"--" + boundary.encode("latin-1")
     if body.seek(0, 2) == 0:
-        raise UploadRefused("the request body is empty")
+        raise UploadRefused(_("the request body is empty"))
     body.seek(0)
     with mmap.mmap(body.fileno(), 0, access=mmap.ACCESS_READ) as view:
         position = view.find(delimiter)
         if position < 0:
-            raise UploadRefused("the body does not contain the multipart boundary")
+            raise UploadRefused(_("the body does not contain the multipart boundary"))
         spans: list[tuple[dict[str, str], int, int]] = []
         position += len(delimiter)
         while True:
             if view[position : position + 2] == b"--":
                 break  # the close delimiter
             if view[position : position + 2] != b"\r\n":
-                raise UploadRefused("a multipart boundary is not followed by a line break")
+                raise UploadRefused(_("a multipart boundary is not followed by a line break"))
             headers_end = view.find(b"\r\n\r\n", position)
             if headers_end < 0:
-                raise UploadRefused("a multipart part has no end of headers")
+                raise UploadRefused(_("a multipart part has no end of headers"))
             headers = _part_headers(view[position + 2 : headers_end])
             start = headers_end + 4
             end = view.find(b"\r\n" + delimiter, start)
             if end < 0:
-                raise UploadRefused("the multipart body is not closed by its boundary")
+                raise UploadRefused(_("the multipart body is not closed by its boundary"))
             spans.append((headers, start, end))
             position = end + 2 + len(delimiter)
         if not spans:
-            raise UploadRefused("the multipart body has no parts")
+            raise UploadRefused(_("the multipart body has no parts"))
         for headers, start, end in spans:
             yield Part(headers.get("content-type", "").lower(), bytes(view[start:end]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -25,5 +26,5 @@ class NulFreeJSONParser(JSONParser):
     ) -> Any:
         data = super().parse(stream, media_type, parser_context)
         if contains_nul(data):
-            raise ParseError("The JSON body must not contain NUL characters (\\u0000).")
+            raise ParseError(_("The JSON body must not contain NUL characters (\\u0000)."))
         return data
