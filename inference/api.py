@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -128,7 +129,7 @@ class JobIn(serializers.Serializer[dict[str, Any]]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("task") and not attrs.get("model_version"):
-            raise ValidationError("give a task (its active model runs) or a model_version")
+            raise ValidationError(_("give a task (its active model runs) or a model_version"))
         return attrs
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_event_record
@@ -232,15 +233,24 @@ def model_version_activate(*, actor: User | None, model_version: ModelVersion) -
 
     path = model_version.checkpoint_path
     if not path.is_file() and not path.is_dir():
-        raise InferenceError(f"the checkpoint of {model_version} is missing ({path})")
+        raise InferenceError(
+            _("the checkpoint of %(model)s is missing (%(path)s)")
+            % {"model": model_version, "path": path}
+        )
     try:
         actual = _sha256_file(path)
     except CheckpointError as exc:
-        raise InferenceError(f"the checkpoint of {model_version} is unusable: {exc}") from exc
+        raise InferenceError(
+            _("the checkpoint of %(model)s is unusable: %(error)s")
+            % {"model": model_version, "error": exc}
+        ) from exc
     if actual != model_version.sha256:
         raise InferenceError(
-            f"the checkpoint of {model_version} failed its sha256 check: it was modified "
-            "after registration; refusing to activate it"
+            _(
+                "the checkpoint of %(model)s failed its sha256 check: it was modified after "
+                "registration; refusing to activate it"
+            )
+            % {"model": model_version}
         )
     with transaction.atomic():
         versions = list(
