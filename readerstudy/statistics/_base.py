@@ -77,3 +77,18 @@ def paired_finite(
         raise ValueError(f"x and y must have the same length (got {xa.size} and {ya.size})")
     keep = np.isfinite(xa) & np.isfinite(ya)
     return xa[keep], ya[keep], int(xa.size - keep.sum())
+
+
+def agreement_weight_matrix(weights: Any, k: int) -> NDArray[np.float64]:
+    """A k x k agreement-weight matrix, checked: finite, in [0, 1], 1 on the diagonal."""
+    matrix = np.asarray(weights, dtype=float)
+    if matrix.shape != (k, k):
+        raise ValueError(f"weight matrix must be {k} x {k}, got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)) or np.any(matrix < 0) or np.any(matrix > 1):
+        raise ValueError("agreement weights must lie in [0, 1]")
+    if np.any(np.diag(matrix) != 1):
+        raise ValueError(
+            "agreement weights need 1 on the diagonal (disagreement weights, 0 on the "
+            "diagonal, go to weights)"
+        )
+    return matrix

@@ -17,7 +17,16 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from statsmodels.stats import inter_rater
 
-from ._base import NAN, Result, check_categories, encode, same_length, to_float, two_sided_p
+from ._base import (
+    NAN,
+    Result,
+    agreement_weight_matrix,
+    check_categories,
+    encode,
+    same_length,
+    to_float,
+    two_sided_p,
+)
 
 Weights = str | ArrayLike | None
 
@@ -266,16 +275,7 @@ def _disagreement_weights(
 
 
 def _agreement_matrix(weights: ArrayLike, k: int) -> NDArray[np.float64]:
-    matrix = np.asarray(weights, dtype=float)
-    if matrix.shape != (k, k):
-        raise ValueError(f"weight matrix must be {k} x {k}, got shape {matrix.shape}")
-    if not np.all(np.isfinite(matrix)) or np.any(matrix < 0) or np.any(matrix > 1):
-        raise ValueError("agreement weights must lie in [0, 1]")
-    if np.any(np.diag(matrix) != 1):
-        raise ValueError(
-            "agreement weights need 1 on the diagonal (disagreement weights, 0 on the "
-            "diagonal, go to weights)"
-        )
+    matrix = agreement_weight_matrix(weights, k)
     if np.all(matrix == 1):
         raise ValueError("agreement weights must not all be 1: every pair would agree")
     return matrix

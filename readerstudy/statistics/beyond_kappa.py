@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from ._base import NAN, Result, check_categories
+from ._base import NAN, Result, agreement_weight_matrix, check_categories
 from .proportions import wilson_ci
 
 Ratings = Sequence[Sequence[Hashable | None]]
@@ -145,14 +145,7 @@ def _agreement_weights(weights: str | ArrayLike | None, q: int) -> tuple[str, ND
         raise ValueError(
             f"unknown weights {weights!r}: use None, 'linear', 'quadratic' or a matrix"
         )
-    matrix = np.asarray(weights, dtype=float)
-    if matrix.shape != (q, q):
-        raise ValueError(f"weight matrix must be {q} x {q}, got shape {matrix.shape}")
-    if not np.all(np.isfinite(matrix)) or np.any(matrix < 0) or np.any(matrix > 1):
-        raise ValueError("agreement weights must lie in [0, 1]")
-    if np.any(np.diag(matrix) != 1):
-        raise ValueError("agreement weights need 1 on the diagonal")
-    return "custom agreement", matrix
+    return "custom agreement", agreement_weight_matrix(weights, q)
 
 
 def gwet_ac(
