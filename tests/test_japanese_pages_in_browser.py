@@ -64,7 +64,13 @@ READ_TEXT = """() => {
       if (el.hasAttribute(name)) parts.push(el.getAttribute(name));
     }
   }
-  parts.push(document.title);
+  // The title names data too (a case label, a model): what the page marks as data is removed.
+  let title = document.title;
+  for (const el of document.querySelectorAll('[translate="no"]')) {
+    const data = el.textContent.trim();
+    if (data) title = title.split(data).join(" ");
+  }
+  parts.push(title);
   return parts.join("\\n");
 }"""
 

@@ -20,10 +20,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import User
 from cases.models import Instance, Series, SeriesRole
-from inference.models import InferenceJob, ModelBackend, ModelTask, ModelVersion
 from readerstudy.blinding import instance_uid
 from readerstudy.models import ReaderAssignment, ReaderStudy, SlotPlacement
 from readerstudy.services import reading_open
+from tests.inference.helpers import unregistered_job
 from tests.readerstudy.conftest import (  # noqa: F401 (fixtures used by name)
     cervical_dicom,
     other_coordinator,
@@ -214,15 +214,8 @@ def world(
     ct = Series.objects.get(study__case=study_case.case, role=SeriesRole.CT)
     instance = Instance.objects.filter(series=ct).order_by("instance_number").first()
     assert instance is not None
-    model = ModelVersion.objects.create(
-        task=ModelTask.PSEUDO_MRI,
-        backend=ModelBackend.PSEUDOMRI_DDIM,
-        name="m",
-        version="1",
-        checkpoint="m.pt",
-        sha256="0" * 64,
-    )
-    job = InferenceJob.objects.create(case=study_case.case, source_series=ct, model_version=model)
+    job = unregistered_job(study_case.case, ct)
+    model = job.model_version
     values = {
         "case_id": study_case.case_id,
         "series_id": ct.pk,

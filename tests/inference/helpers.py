@@ -14,6 +14,7 @@ import pydicom
 
 from cases.models import Case, Series, SeriesRole
 from inference.dicom_outputs import Provenance, ncctm_segmentation
+from inference.models import InferenceJob, ModelBackend, ModelTask, ModelVersion
 from inference.ncctm import STRUCTURES
 from inference.ncctm.data import lumbar_structure_labels
 from inference.phantoms import (
@@ -168,3 +169,19 @@ def write_tiny_sd_pipeline(directory: Path) -> Path:
     )
     pipeline.save_pretrained(directory / "pipeline")
     return directory / "pipeline"
+
+
+def unregistered_job(case: Case, series: Series, **fields: Any) -> InferenceJob:
+    """A job row of a model version that exists only in the database (pages and permissions
+    need the rows, not a checkpoint): what a page shows of a job, without running one."""
+    model = ModelVersion.objects.create(
+        task=ModelTask.PSEUDO_MRI,
+        backend=ModelBackend.PSEUDOMRI_DDIM,
+        name="pseudomri-tiny",
+        version="1",
+        checkpoint="m.pt",
+        sha256="0" * 64,
+    )
+    return InferenceJob.objects.create(
+        case=case, source_series=series, model_version=model, **fields
+    )

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, User
 from cases.models import Series, SeriesRole
-from inference.models import InferenceJob, ModelBackend, ModelTask, ModelVersion
+from inference.models import InferenceJob
 from readerstudy import services
 from readerstudy.models import ReaderAssignment, ReaderStudy
+from tests.inference.helpers import unregistered_job
 from tests.readerstudy.test_services import SLIC_ANSWERS
 
 pytestmark = pytest.mark.django_db
@@ -164,20 +165,8 @@ def test_the_coordinator_sees_job_times_in_jst_and_job_messages_in_japanese(
     study_case = slic_study.study_cases.select_related("case").first()
     assert study_case is not None
     ct = Series.objects.get(study__case=study_case.case, role=SeriesRole.CT)
-    model = ModelVersion.objects.create(
-        task=ModelTask.PSEUDO_MRI,
-        backend=ModelBackend.PSEUDOMRI_DDIM,
-        name="pseudomri-tiny",
-        version="1",
-        checkpoint="m.pt",
-        sha256="0" * 64,
-    )
-    job = InferenceJob.objects.create(
-        case=study_case.case,
-        source_series=ct,
-        model_version=model,
-        message="Segmenting %(slices)s slices",
-        message_args={"slices": 16},
+    job = unregistered_job(
+        study_case.case, ct, message="Segmenting %(slices)s slices", message_args={"slices": 16}
     )
     created = dt.datetime(2026, 3, 1, 19, 7, tzinfo=dt.UTC)
     InferenceJob.objects.filter(pk=job.pk).update(created_at=created)

@@ -15,20 +15,15 @@ from playwright.sync_api import Browser, expect
 
 from accounts.models import User
 from cases.models import Series, SeriesRole
-from inference.models import InferenceJob, ModelBackend, ModelTask, ModelVersion
+from inference.models import InferenceJob
 from readerstudy import services
 from readerstudy.models import ReaderAssignment, ReaderStudy
 from tests.browser_support import login
+from tests.inference.helpers import unregistered_job
 from tests.readerstudy.test_services import SLIC_ANSWERS
+from tests.spreadsheets import as_japanese_excel_reads
 
 TITLE = "頸髄損傷 疑似MRI 読影試験"
-
-
-def _excel_text(data: bytes) -> str:
-    """A CSV as Excel on a Japanese Windows opens it: UTF-8 after a BOM, else code page 932."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    return data.decode("cp932", errors="replace")
 
 
 @pytest.mark.slow
@@ -50,15 +45,7 @@ def test_the_coordinator_sees_tokyo_times_and_downloads_japanese_exports(
     study_case = slic_study.study_cases.select_related("case").first()
     assert study_case is not None
     ct = Series.objects.get(study__case=study_case.case, role=SeriesRole.CT)
-    model = ModelVersion.objects.create(
-        task=ModelTask.PSEUDO_MRI,
-        backend=ModelBackend.PSEUDOMRI_DDIM,
-        name="pseudomri-tiny",
-        version="1",
-        checkpoint="m.pt",
-        sha256="0" * 64,
-    )
-    job = InferenceJob.objects.create(case=study_case.case, source_series=ct, model_version=model)
+    job = unregistered_job(study_case.case, ct)
     InferenceJob.objects.filter(pk=job.pk).update(
         created_at=dt.datetime(2026, 3, 1, 19, 7, tzinfo=dt.UTC)
     )
@@ -78,7 +65,7 @@ def test_the_coordinator_sees_tokyo_times_and_downloads_japanese_exports(
     download = csv_download.value
     assert download.suggested_filename == "頸髄損傷-疑似mri-読影試験-readings.csv"
     data = Path(download.path()).read_bytes()
-    rows = list(csv.DictReader(io.StringIO(_excel_text(data))))
+    rows = list(csv.DictReader(io.StringIO(as_japanese_excel_reads(data))))
     assert len(rows) == 9 and {row["study"] for row in rows} == {TITLE}  # one per question
 
     page.goto(f"{live_server.url}/reading/studies/{slic_study.pk}/results/")

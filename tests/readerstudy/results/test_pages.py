@@ -24,6 +24,7 @@ from readerstudy.results import load, pages
 from readerstudy.results.records import StatRow
 from tests.conftest import client_login
 from tests.readerstudy.conftest import CERVICAL_ROLES, DISPLAY, PUBLISHED, import_phantom_case
+from tests.spreadsheets import as_japanese_excel_reads
 
 
 @pytest.mark.django_db
@@ -106,13 +107,6 @@ def test_the_exports_open_and_match_the_api(
     assert b"71.4% (5/7)" in archive.read("statistics.csv")
 
 
-def _as_japanese_excel_reads(data: bytes) -> str:
-    """A CSV as Excel on a Japanese Windows opens it: UTF-8 after a BOM, else code page 932."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    return data.decode("cp932", errors="replace")
-
-
 @pytest.mark.django_db
 def test_exports_of_a_japanese_study_keep_its_title_and_text(
     client: Client, coordinator: User, slic_results_study: ReaderStudy
@@ -141,9 +135,9 @@ def test_exports_of_a_japanese_study_keep_its_title_and_text(
     )
     for name in archive.namelist():
         assert archive.read(name).startswith(b"\xef\xbb\xbf"), name
-    about = _as_japanese_excel_reads(archive.read("about.csv"))
+    about = as_japanese_excel_reads(archive.read("about.csv"))
     assert title in about
-    readings = csv.DictReader(io.StringIO(_as_japanese_excel_reads(archive.read("readings.csv"))))
+    readings = csv.DictReader(io.StringIO(as_japanese_excel_reads(archive.read("readings.csv"))))
     assert "第1回 読影" in {row["session_name"] for row in readings}
 
     export = client.get(f"/api/v1/reader-studies/{study.pk}/export/readings.csv")
@@ -151,7 +145,7 @@ def test_exports_of_a_japanese_study_keep_its_title_and_text(
         "filename*=utf-8''" + quote("頸髄損傷-疑似mri-読影試験-readings.csv")
         in (export["Content-Disposition"])
     )
-    text = _as_japanese_excel_reads(b"".join(export.streaming_content))
+    text = as_japanese_excel_reads(b"".join(export.streaming_content))
     assert "第1回 読影" in {row["session_name"] for row in csv.DictReader(io.StringIO(text))}
 
 
