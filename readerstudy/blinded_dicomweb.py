@@ -227,9 +227,7 @@ def _search(request: Request, results: list[dict[str, Any]]) -> HttpResponse:
         json.dumps(chosen, separators=(",", ":")), content_type=plain.DICOM_JSON
     )
     if ignored:
-        response["Warning"] = (
-            f'299 sagittal "The following keys are not supported: {", ".join(ignored)}"'
-        )
+        response["Warning"] = plain.unsupported_keys_warning(ignored)
     return response
 
 

@@ -102,11 +102,22 @@ def _with_includes(base: dict[str, Any], full: dict[str, Any], query: qido.Query
     return {**extra, **base}
 
 
+def unsupported_keys_warning(keys: list[str] | tuple[str, ...]) -> str:
+    """The Warning header (PS3.18 8.3.4.3) naming query keys that were ignored.
+
+    The keys are the client's text: control characters, quotes and non-ASCII are escaped, so a
+    key holding a line break cannot break the header (Django refuses such a header with a 500).
+    """
+    names = ", ".join(
+        key.encode("unicode_escape").decode("ascii").replace('"', '\\"') for key in keys
+    )
+    return f'299 sagittal "The following keys are not supported: {names}"'
+
+
 def _search_response(results: list[dict[str, Any]], query: qido.Query) -> HttpResponse:
     response = _json_response(json.dumps(results, separators=(",", ":")))
     if query.ignored:
-        names = ", ".join(query.ignored)
-        response["Warning"] = f'299 sagittal "The following keys are not supported: {names}"'
+        response["Warning"] = unsupported_keys_warning(query.ignored)
     return response
 
 

@@ -407,3 +407,20 @@ def test_blinded_dicomweb_follows_the_reading_rules(
     # A closed study closes the images too.
     services.study_status_set(actor=coordinator, study=slic_study, status="closed")
     assert series(first_case) == 404
+
+
+@pytest.mark.django_db
+def test_a_query_key_with_a_line_break_is_named_in_the_warning_not_a_server_error(
+    client: Client, slic_study: ReaderStudy, reader_a: User, coordinator: User
+) -> None:
+    # Probed in issue 16: a key holding a newline broke the Warning header (500), on the plain
+    # and the blinded prefix alike.
+    blinded = f"/reading/dicomweb/{_assignment(slic_study, reader_a).pk}/studies"
+    for user, path in ((reader_a, blinded), (coordinator, "/dicomweb/studies")):
+        client.force_login(user)
+        response = client.get(f'{path}?Patient%0AName=x&Evil"Key=1&日本=1')
+        assert response.status_code == 200, (path, response.status_code)
+        warning = response["Warning"]
+        assert "\n" not in warning and warning.isascii()
+        assert "Patient\\nName" in warning and 'Evil\\"Key' in warning
+        assert "\\u65e5\\u672c" in warning
