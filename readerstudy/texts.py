@@ -13,6 +13,7 @@ Answers never depend on the language: values (``0``, ``"A"``, ``true``) are the 
 from __future__ import annotations
 
 import copy
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,16 @@ STUDY_FIELDS = {"title": 200, "description": 5000, "reader_title": 200, "reader_
 SESSION_FIELDS = {"name": 100}
 QUESTION_FIELDS = {"label": 300, "help_text": 5000}
 MAX_VALUE_LABEL = 200
+
+
+# Unicode categories a reader cannot see: separators, controls, format characters (zero-width
+# space and joiners, bidi marks), surrogates, private use and unassigned code points.
+_INVISIBLE = {"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn"}
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` shows anything: a reason of one zero-width space is not a reason."""
+    return any(unicodedata.category(char) not in _INVISIBLE for char in text)
 
 
 class TranslationsError(ValueError):

@@ -136,7 +136,7 @@ def question_create(
         )
     if Question.objects.filter(study=study, key=key).exists():
         raise ConflictError(_("the study already has a question %(key)r") % {"key": key})
-    if not label.strip():
+    if not texts.has_visible_text(label):
         raise ReaderStudyError(_("label must not be empty"))
     if order is None:
         order = study.questions.count() + 1
@@ -176,7 +176,7 @@ def question_update(
         if name == "translations":
             value = _clean(value, texts.QUESTION_FIELDS, values=True)
         setattr(question, name, value)
-    if not str(question.label).strip():
+    if not texts.has_visible_text(str(question.label)):
         raise ReaderStudyError(_("label must not be empty"))
     _check_question(question)
     question.save()

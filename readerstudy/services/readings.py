@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_event_record
-from readerstudy import questions, selectors
+from readerstudy import questions, selectors, texts
 from readerstudy.models import (
     ReaderAssignment,
     Reading,
@@ -271,7 +271,7 @@ def reading_amend(
     study = reading.assignment.session.study
     if not study.allow_amendments:
         raise NotAllowedError(_("Submitted readings cannot be amended in this study."))
-    if not reason.strip():
+    if not texts.has_visible_text(reason):
         raise ReaderStudyError(_("An amendment needs a reason."), field="reason")
     old = _lock_for_change(reading, version, now)
     if old.status != ReadingStatus.SUBMITTED:

@@ -211,7 +211,7 @@ def study_update(
         session__study=study
     ).exists():
         raise ConflictError(_("the reading design is fixed once readers are assigned"))
-    if "title" in changes and not str(changes["title"]).strip():
+    if "title" in changes and not texts.has_visible_text(str(changes["title"])):
         raise ReaderStudyError(_("the title must not be empty"))
     before = _study_data(study)
     for name, value in changes.items():
@@ -284,7 +284,7 @@ def session_create(
     ensure_not_frozen(study, gettext_noop("Sessions"))
     clean_translations = _clean(translations or {}, texts.SESSION_FIELDS)
     _validate_hanging_protocol(hanging_protocol)
-    if not name.strip():
+    if not texts.has_visible_text(name):
         raise ReaderStudyError(_("name must not be empty"))
     order = (study.sessions.order_by("-order").values_list("order", flat=True).first() or 0) + 1
     session = Session.objects.create(
@@ -318,7 +318,7 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
     washout = changes.get("washout_days", session.washout_days)
     if isinstance(washout, bool) or not isinstance(washout, int) or not 0 <= washout <= 3650:
         raise ReaderStudyError(_("washout_days must be a whole number of days, 0 to 3650"))
-    if "name" in changes and not str(changes["name"]).strip():
+    if "name" in changes and not texts.has_visible_text(str(changes["name"])):
         raise ReaderStudyError(_("name must not be empty"))
     if "hanging_protocol" in changes:
         ensure_not_frozen(session.study, gettext_noop("Hanging protocols"))

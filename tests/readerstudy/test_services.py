@@ -339,10 +339,12 @@ def test_amendments_are_off_by_default_and_need_a_reason(
     services.study_update(actor=coordinator, study=slic_study, changes={"allow_amendments": True})
     slic_study.refresh_from_db()
     submitted = Reading.objects.get(pk=submitted.pk)
-    with pytest.raises(services.ReaderStudyError, match="needs a reason"):
-        services.reading_amend(
-            actor=reader_a, reading=submitted, version=2, answers=change, reason="  "
-        )
+    # Blank, or only characters nobody sees (zero-width space, joiners, a bidi mark): no reason.
+    for invisible in ("  ", "\u200b", "\u200c\u200d\u2060", "\u200f\u3000\t"):
+        with pytest.raises(services.ReaderStudyError, match="needs a reason"):
+            services.reading_amend(
+                actor=reader_a, reading=submitted, version=2, answers=change, reason=invisible
+            )
     amended = services.reading_amend(
         actor=reader_a,
         reading=submitted,
