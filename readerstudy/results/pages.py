@@ -172,6 +172,12 @@ def _figure(size: tuple[float, float]) -> Any:
     return figure
 
 
+def _literal(text: object) -> str:
+    """Text a user wrote, drawn as written: matplotlib reads "$...$" as TeX math, and a label
+    such as "score $\\frac$" would fail the whole page."""
+    return str(text).replace("$", r"\$")
+
+
 def _svg(figure: Any) -> str:
     import matplotlib
 
@@ -198,9 +204,12 @@ def accuracy_plot(rows: Sequence[StatRow]) -> str:
         values = [100 * mine[q].value for q in questions if q in mine]
         low = [100 * (mine[q].value - mine[q].ci_low) for q in questions if q in mine]
         high = [100 * (mine[q].ci_high - mine[q].value) for q in questions if q in mine]
-        axes.bar(xs, values, width, yerr=[low, high], capsize=3, label=reader)
+        axes.bar(xs, values, width, yerr=[low, high], capsize=3, label=_literal(reader))
     axes.set_xticks(
-        [i + 0.4 - width / 2 for i in range(len(questions))], questions, rotation=20, ha="right"
+        [i + 0.4 - width / 2 for i in range(len(questions))],
+        [_literal(q) for q in questions],
+        rotation=20,
+        ha="right",
     )
     axes.set_ylabel(_("Accuracy (%) with 95% CI"))
     axes.set_ylim(0, 105)
@@ -214,12 +223,15 @@ def confusion_plot(confusion: Confusion) -> str:
     axes = figure.add_subplot()
     axes.imshow(confusion.matrix, cmap="Blues")
     ticks = range(len(confusion.categories))
-    axes.set_xticks(ticks, confusion.categories, rotation=45, ha="right")
-    axes.set_yticks(ticks, confusion.categories)
+    categories = [_literal(category) for category in confusion.categories]
+    axes.set_xticks(ticks, categories, rotation=45, ha="right")
+    axes.set_yticks(ticks, categories)
     axes.set_xlabel(_("reference"))
     axes.set_ylabel(_("answer"))
     for i, row in enumerate(confusion.matrix):
         for j, count in enumerate(row):
             axes.text(j, i, str(count), ha="center", va="center")
-    axes.set_title(f"{confusion.question}\n{confusion.reader}", fontsize="small")
+    axes.set_title(
+        f"{_literal(confusion.question)}\n{_literal(confusion.reader)}", fontsize="small"
+    )
     return _svg(figure)

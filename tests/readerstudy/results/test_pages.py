@@ -362,3 +362,17 @@ def test_the_page_draws_a_bounded_number_of_confusion_matrices_and_says_how_many
     capped = client.get(url).content.decode()
     assert capped.count('<figure class="plot confusion">') == 2
     assert f"{drawn - 2} more confusion matri" in capped
+
+
+@pytest.mark.django_db
+def test_labels_with_tex_syntax_are_drawn_as_written(
+    client: Client, coordinator: User, slic_results_study: ReaderStudy
+) -> None:
+    # Probed in issue 16: matplotlib read "$...$" in a label as TeX and the page failed.
+    label = r"Disc injury $\frac$ (score $x$)"
+    slic_results_study.questions.filter(key="disc_injury").update(label=label, translations={})
+    client_login(client, coordinator)
+    for page in ("results/", "results/report/"):
+        response = client.get(f"/reading/studies/{slic_results_study.pk}/{page}")
+        assert response.status_code == 200, page
+        assert "Disc injury $\\frac$" in response.content.decode()
