@@ -9,11 +9,13 @@ is allocated).
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -192,6 +194,50 @@ def _identifiers(ds: Dataset) -> tuple[str, str]:
     return values[0], values[1]
 
 
+_DECIMAL_VRS = frozenset({"DS", "FD", "FL"})
+PIXEL_DATA_TAG = 0x7FE00010
+
+
+def _non_finite_number(ds: Dataset) -> tuple[str, str] | None:
+    """The first decimal value that is infinite or NaN (``1e400``, ``nan``), with its keyword.
+
+    Such values would be served as JSON ``Infinity``/``NaN``, which no viewer parses, and
+    would poison window and rescale arithmetic; they are refused at the door. Only decimal
+    elements and sequences are read: pydicom converts values lazily, and the others stay raw.
+    """
+    # The tags, not the elements: iterating a Dataset converts every value.
+    for tag in ds.keys():  # noqa: SIM118
+        if tag >= PIXEL_DATA_TAG:
+            continue  # pixel data and whatever trails it hold no attributes
+        raw = ds.get_item(tag)  # as read: no value conversion
+        vr = (raw.VR if raw is not None else None) or _dictionary_vr(tag)
+        if vr not in _DECIMAL_VRS and vr != "SQ":
+            continue
+        element = ds[tag]
+        if element.VR == "SQ":
+            for item in element.value or []:
+                found = _non_finite_number(item)
+                if found is not None:
+                    return found
+            continue
+        values = element.value if element.VM > 1 else [element.value]
+        for value in values:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue  # empty, or not a number at all: other checks complain
+            if not math.isfinite(number):
+                return element.keyword or str(element.tag), str(value)
+    return None
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:  # private or unknown: not one of the standard decimal attributes
+        return ""
+
+
 def _validated(ds: Dataset) -> ParsedInstance:
     meta = getattr(ds, "file_meta", None)
     syntax = str(getattr(meta, "TransferSyntaxUID", "")) if meta is not None else ""
@@ -212,6 +258,12 @@ def _validated(ds: Dataset) -> ParsedInstance:
                 gettext_noop("required attribute %(keyword)s is missing"),
                 params={"keyword": keyword},
             )
+    infinite = _non_finite_number(ds)
+    if infinite is not None:
+        raise DicomRejected(
+            gettext_noop("%(keyword)s holds %(value)s, which is not a finite number"),
+            params={"keyword": infinite[0], "value": infinite[1]},
+        )
     if "PixelData" not in ds:
         return ParsedInstance(ds, syntax, None, None, 0, 0)
     try:

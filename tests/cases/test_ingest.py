@@ -147,3 +147,32 @@ def test_case_creation_needs_studies_of_one_patient(
     # A file of another patient cannot be attached to this case.
     mismatch = instance_ingest(data=(tmp_path / "other.dcm").read_bytes(), case=case)
     assert mismatch.status in ("duplicate", "rejected")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("keyword", "value", "nested"),
+    [
+        ("WindowCenter", "1e400", False),
+        ("WindowWidth", "nan", False),
+        ("RescaleSlope", "inf", False),
+        ("SliceThickness", "-inf", True),  # inside a sequence item
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_at_ingest(
+    cervical_files: dict[str, list[Path]], keyword: str, value: str, nested: bool
+) -> None:
+    # Probed in issue 16: 1e400, nan and inf were stored and then served as Infinity/NaN.
+    ds = pydicom.dcmread(cervical_files["CT"][2])
+    if nested:
+        item = pydicom.Dataset()
+        setattr(item, keyword, value)
+        ds.ReferencedImageSequence = [item]
+    else:
+        setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    outcome = instance_ingest(data=buffer.getvalue())
+    assert outcome.status == "rejected"
+    assert f"{keyword} holds {value}" in outcome.reason and "not a finite number" in outcome.reason
+    assert not Instance.objects.exists()
