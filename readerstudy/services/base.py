@@ -5,12 +5,13 @@ question specs validation works on, the freeze rule and the export refresh after
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from readerstudy import questions, selectors, tasks
+from readerstudy import questions, selectors, tasks, texts
 from readerstudy.models import ReaderStudy
 
 
@@ -36,6 +37,16 @@ class NotAllowedError(ReaderStudyError):
 
 
 AnswerError = questions.AnswerError
+
+
+def translations_checked(
+    value: Any, fields: Mapping[str, int], *, values: bool = False
+) -> dict[str, Any]:
+    """``texts.clean_translations`` with its complaint as a ``ReaderStudyError`` (400)."""
+    try:
+        return texts.clean_translations(value, fields, values=values)
+    except texts.TranslationsError as exc:
+        raise ReaderStudyError(str(exc)) from exc
 
 
 def answer_problems(exc: questions.AnswerError) -> dict[str, str]:

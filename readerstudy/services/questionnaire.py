@@ -25,6 +25,7 @@ from readerstudy.services.base import (
     ReaderStudyError,
     ensure_not_frozen,
     study_changed,
+    translations_checked,
 )
 
 
@@ -55,13 +56,6 @@ _QUESTION_FIELDS = {
 }
 # Texts may change while readers read (a typo, a language added); what answers mean may not.
 _ALWAYS_EDITABLE = {"label", "help_text", "translations"}
-
-
-def _clean(value: Any, fields: Mapping[str, int], *, values: bool = False) -> dict[str, Any]:
-    try:
-        return texts.clean_translations(value, fields, values=values)
-    except texts.TranslationsError as exc:
-        raise ReaderStudyError(str(exc)) from exc
 
 
 def _check_question(question: Question) -> None:
@@ -129,7 +123,9 @@ def question_create(
     translations: Mapping[str, Any] | None = None,
 ) -> Question:
     ensure_not_frozen(study, gettext_noop("Questions"))
-    clean_translations = _clean(translations or {}, texts.QUESTION_FIELDS, values=True)
+    clean_translations = translations_checked(
+        translations or {}, texts.QUESTION_FIELDS, values=True
+    )
     if not _KEY.fullmatch(key):
         raise ReaderStudyError(
             _("key must start with a letter and hold a-z, 0-9 and _ (50 at most)")
@@ -174,7 +170,7 @@ def question_update(
     before = _question_data(question)
     for name, value in changes.items():
         if name == "translations":
-            value = _clean(value, texts.QUESTION_FIELDS, values=True)
+            value = translations_checked(value, texts.QUESTION_FIELDS, values=True)
         setattr(question, name, value)
     if not texts.has_visible_text(str(question.label)):
         raise ReaderStudyError(_("label must not be empty"))

@@ -35,6 +35,7 @@ from readerstudy.services.base import (
     ReaderStudyError,
     ensure_not_frozen,
     study_changed,
+    translations_checked,
 )
 
 
@@ -172,13 +173,6 @@ def study_create_from_template(
     return study
 
 
-def _clean(value: Any, fields: Mapping[str, int]) -> dict[str, Any]:
-    try:
-        return texts.clean_translations(value, fields)
-    except texts.TranslationsError as exc:
-        raise ReaderStudyError(str(exc)) from exc
-
-
 _EDITABLE_STUDY_FIELDS = {
     "title": str,
     "description": str,
@@ -216,7 +210,7 @@ def study_update(
     before = _study_data(study)
     for name, value in changes.items():
         if name == "translations":
-            value = _clean(value, texts.STUDY_FIELDS)
+            value = translations_checked(value, texts.STUDY_FIELDS)
         setattr(study, name, value)
     study.save()
     study_changed(study.pk)
@@ -282,7 +276,7 @@ def session_create(
     translations: Mapping[str, Any] | None = None,
 ) -> Session:
     ensure_not_frozen(study, gettext_noop("Sessions"))
-    clean_translations = _clean(translations or {}, texts.SESSION_FIELDS)
+    clean_translations = translations_checked(translations or {}, texts.SESSION_FIELDS)
     _validate_hanging_protocol(hanging_protocol)
     if not texts.has_visible_text(name):
         raise ReaderStudyError(_("name must not be empty"))
@@ -326,7 +320,7 @@ def session_update(*, actor: User | None, session: Session, changes: Mapping[str
     before = _session_data(session)
     for name, value in changes.items():
         if name == "translations":
-            value = _clean(value, texts.SESSION_FIELDS)
+            value = translations_checked(value, texts.SESSION_FIELDS)
         setattr(session, name, value)
     session.save()
     if "hanging_protocol" in changes:
